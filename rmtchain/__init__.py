@@ -1,0 +1,24 @@
+"""rmtchain: random-matrix theory of deep neural chains.
+
+Sample the input-output Jacobian J = D_L W_L ... D_1 W_1 of a deep random network at any
+depth, and set its spectrum beside theory. Conventions: theory/README.md.
+"""
+
+from .chain import Chain
+from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
+from .results import Moments, Spectrum
+from .sampling import sample_lognorm, sample_spectrum
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Chain",
+    "Moments",
+    "Nonlinearity",
+    "Spectrum",
+    "get_phi",
+    "register_phi",
+    "registered_phis",
+    "sample_lognorm",
+    "sample_spectrum",
+]

@@ -1,0 +1,31 @@
+"""Random-number plumbing (SPEC 7): one place that turns ``rng=`` into a Generator."""
+
+import numbers
+
+import numpy as np
+
+
+def as_generator(rng):
+    """Return a ``numpy.random.Generator`` from ``rng`` (None, int or Generator).
+
+    Raises
+    ------
+    ValueError
+        If ``rng`` is of another type or a negative integer.
+    """
+    if rng is None or isinstance(rng, np.random.Generator):
+        return np.random.default_rng(rng)
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative int, a Generator or None, got {rng}")
+        return np.random.default_rng(int(rng))
+    raise ValueError(f"rng must be an int, a numpy Generator or None, got {type(rng).__name__}")
+
+
+def check_count(name, value, minimum=1):
+    """Validate an integer count and return it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
+    return int(value)

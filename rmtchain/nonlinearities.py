@@ -1,0 +1,268 @@
+"""The nonlinearity registry: phi, phi' and phi'' usable inside numba kernels.
+
+Built-in nonlinearities are dispatched by an integer ``code`` inside the cached kernels
+(``_phi_dphi``/``_d2phi`` below); a user-registered nonlinearity supplies its own numba
+functions and gets kernels compiled for it (see ``rmtchain._kernels.kernels_for``).
+
+Conventions: theory/README.md (glossary); derivatives are tested against mpmath in
+tests/test_nonlinearities.py.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numba
+import numpy as np
+
+from ._config import FASTMATH
+
+__all__ = ["Nonlinearity", "get_phi", "register_phi", "registered_phis"]
+
+_SELU_L = 1.0507009873554804934193349852946
+_SELU_A = 1.6732632423543772848170429916717
+_INV_SQRT_2PI = 0.3989422804014327
+_INV_SQRT_2 = 0.7071067811865476
+_TWO_OVER_SQRT_PI = 1.1283791670955126
+
+LINEAR, TANH, HARDTANH, RELU, LEAKY_RELU, ERF, SIGMOID, SELU, GELU, SILU = range(10)
+CUSTOM = -1
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _sigmoid(h):
+    if h >= 0.0:
+        return 1.0 / (1.0 + math.exp(-h))
+    e = math.exp(h)
+    return e / (1.0 + e)
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _phi_dphi(code, a, h):
+    """(phi(h), phi'(h)) for built-in ``code`` with parameter ``a``."""
+    if code == LINEAR:
+        return h, 1.0
+    if code == TANH:
+        t = math.tanh(h)
+        return t, 1.0 - t * t
+    if code == HARDTANH:
+        if h >= 1.0:
+            return 1.0, 0.0
+        if h <= -1.0:
+            return -1.0, 0.0
+        return h, 1.0
+    if code == RELU:
+        if h > 0.0:
+            return h, 1.0
+        return 0.0, 0.0
+    if code == LEAKY_RELU:
+        if h > 0.0:
+            return h, 1.0
+        return a * h, a
+    if code == ERF:
+        return math.erf(h), _TWO_OVER_SQRT_PI * math.exp(-h * h)
+    if code == SIGMOID:
+        s = _sigmoid(h)
+        return s, s * (1.0 - s)
+    if code == SELU:
+        if h > 0.0:
+            return _SELU_L * h, _SELU_L
+        e = math.exp(h)
+        return _SELU_L * _SELU_A * (e - 1.0), _SELU_L * _SELU_A * e
+    if code == GELU:
+        cdf = 0.5 * math.erfc(-h * _INV_SQRT_2)
+        pdf = _INV_SQRT_2PI * math.exp(-0.5 * h * h)
+        return h * cdf, cdf + h * pdf
+    if code == SILU:
+        s = _sigmoid(h)
+        return h * s, s + h * s * (1.0 - s)
+    return math.nan, math.nan
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _d2phi(code, a, h):
+    """phi''(h) for built-in ``code`` (0 on the linear pieces of kinked phi)."""
+    if code == TANH:
+        t = math.tanh(h)
+        return -2.0 * t * (1.0 - t * t)
+    if code == ERF:
+        return -2.0 * h * _TWO_OVER_SQRT_PI * math.exp(-h * h)
+    if code == SIGMOID:
+        s = _sigmoid(h)
+        return s * (1.0 - s) * (1.0 - 2.0 * s)
+    if code == SELU:
+        if h > 0.0:
+            return 0.0
+        return _SELU_L * _SELU_A * math.exp(h)
+    if code == GELU:
+        return _INV_SQRT_2PI * math.exp(-0.5 * h * h) * (2.0 - h * h)
+    if code == SILU:
+        s = _sigmoid(h)
+        return s * (1.0 - s) * (2.0 + h * (1.0 - 2.0 * s))
+    if code in (LINEAR, HARDTANH, RELU, LEAKY_RELU):
+        return 0.0
+    return math.nan
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _eval_builtin(code, a, h, which, out):
+    for i in range(h.size):
+        if which == 2:
+            out[i] = _d2phi(code, a, h[i])
+        else:
+            p, d = _phi_dphi(code, a, h[i])
+            out[i] = p if which == 0 else d
+
+
+@dataclass(frozen=True)
+class Nonlinearity:
+    """A registered nonlinearity.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``"tanh"``, ``"leaky_relu"``, ...).
+    param : float
+        The parameter of a parametrised family (the negative slope of ``leaky_relu``); 0
+        otherwise.
+    kinks : tuple of float
+        Points where phi' jumps; quadrature splits there (THEORY.md, "Kinked phi").
+    code : int
+        Kernel dispatch code; ``-1`` for user-registered nonlinearities.
+    """
+
+    name: str
+    param: float = 0.0
+    kinks: tuple = ()
+    code: int = CUSTOM
+    _funcs: tuple = field(default=(), repr=False, compare=False)
+
+    def _evaluate(self, h, which):
+        h = np.asarray(h, dtype=np.float64)
+        if self.code != CUSTOM:
+            flat = np.ascontiguousarray(h).ravel()
+            out = np.empty_like(flat)
+            _eval_builtin(self.code, self.param, flat, which, out)
+            out = out.reshape(h.shape)
+        else:
+            f = self._funcs[which]
+            out = np.array([f(float(v)) for v in h.ravel()], dtype=np.float64).reshape(h.shape)
+        return out[()] if out.ndim == 0 else out
+
+    def phi(self, h):
+        """phi(h), elementwise."""
+        return self._evaluate(h, 0)
+
+    def dphi(self, h):
+        """phi'(h), elementwise."""
+        return self._evaluate(h, 1)
+
+    def d2phi(self, h):
+        """phi''(h), elementwise (0 on linear pieces; the kinks carry delta masses)."""
+        return self._evaluate(h, 2)
+
+    def __str__(self):
+        return f"{self.name}({self.param:g})" if self.name == "leaky_relu" else self.name
+
+
+_BUILTIN = {
+    "linear": (LINEAR, ()),
+    "tanh": (TANH, ()),
+    "hardtanh": (HARDTANH, (-1.0, 1.0)),
+    "relu": (RELU, (0.0,)),
+    "leaky_relu": (LEAKY_RELU, (0.0,)),
+    "erf": (ERF, ()),
+    "sigmoid": (SIGMOID, ()),
+    "selu": (SELU, (0.0,)),
+    "gelu": (GELU, ()),
+    "silu": (SILU, ()),
+}
+_CUSTOM: dict[str, Nonlinearity] = {}
+LEAKY_RELU_DEFAULT_SLOPE = 0.01
+
+
+def registered_phis():
+    """Names of every registered nonlinearity, built-ins first."""
+    return list(_BUILTIN) + list(_CUSTOM)
+
+
+def get_phi(phi, *, slope=None):
+    """Look up a nonlinearity.
+
+    Parameters
+    ----------
+    phi : str or Nonlinearity
+        A registered name; ``"leaky_relu(0.2)"`` sets the negative slope inline.
+    slope : float, optional
+        Negative slope for ``leaky_relu`` (default 0.01), in [0, 1).
+
+    Raises
+    ------
+    ValueError
+        If ``phi`` is not registered or ``slope`` is out of range.
+    """
+    if isinstance(phi, Nonlinearity):
+        return phi
+    if not isinstance(phi, str):
+        raise ValueError(f"phi must be a registered name or a Nonlinearity, got {phi!r}")
+    m = re.fullmatch(r"\s*leaky_relu\s*\(\s*([^)]*)\)\s*", phi)
+    if m:
+        try:
+            slope = float(m.group(1))
+        except ValueError:
+            raise ValueError(f"phi: cannot read the leaky_relu slope in {phi!r}") from None
+        phi = "leaky_relu"
+    phi = phi.strip()
+    if phi in _CUSTOM:
+        return _CUSTOM[phi]
+    if phi not in _BUILTIN:
+        raise ValueError(f"phi must be one of {registered_phis()}, got {phi!r}")
+    code, kinks = _BUILTIN[phi]
+    param = 0.0
+    if code == LEAKY_RELU:
+        param = LEAKY_RELU_DEFAULT_SLOPE if slope is None else float(slope)
+        if not (0.0 <= param < 1.0):
+            raise ValueError(f"slope must be in [0, 1) for leaky_relu, got {slope}")
+    elif slope is not None:
+        raise ValueError(f"slope applies only to leaky_relu, not {phi!r}")
+    return Nonlinearity(phi, param, kinks, code)
+
+
+def register_phi(name, phi, dphi, d2phi, *, kinks=()):
+    """Register a user nonlinearity.
+
+    Parameters
+    ----------
+    name : str
+        New registry name (not a built-in).
+    phi, dphi, d2phi : callables float -> float
+        phi and its first two derivatives. They are compiled with ``numba.njit`` unless
+        already numba dispatchers, so they must be numba-compilable scalar functions.
+    kinks : sequence of float
+        Points where ``dphi`` is discontinuous.
+
+    Returns
+    -------
+    Nonlinearity
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be an identifier string, got {name!r}")
+    if name in _BUILTIN:
+        raise ValueError(f"name {name!r} is a built-in nonlinearity; choose another")
+    funcs = []
+    for label, f in (("phi", phi), ("dphi", dphi), ("d2phi", d2phi)):
+        if not callable(f):
+            raise ValueError(f"{label} must be callable, got {f!r}")
+        funcs.append(f if isinstance(f, numba.core.registry.CPUDispatcher) else numba.njit(f))
+    for label, f in zip(("phi", "dphi", "d2phi"), funcs):
+        try:
+            v = float(f(0.5))
+        except Exception as exc:  # noqa: BLE001 - report any compile/eval failure clearly
+            raise ValueError(f"{label} could not be compiled by numba or evaluated: {exc}") from None
+        if not math.isfinite(v):
+            raise ValueError(f"{label}(0.5) is not finite")
+    nl = Nonlinearity(name, 0.0, tuple(float(k) for k in kinks), CUSTOM, tuple(funcs))
+    _CUSTOM[name] = nl
+    return nl
