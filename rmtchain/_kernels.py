@@ -21,6 +21,7 @@ import numpy as np
 from numba import prange
 
 from ._config import FASTMATH
+from ._graded import log_singular_values_of_factor
 from .nonlinearities import CUSTOM, _phi_dphi
 
 AUTO, PLAIN, QR = 0, 1, 2
@@ -186,9 +187,9 @@ def _finish(d, M, U, logd, c, since):
     return U, logd
 
 
-def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, budget,
-           out_logd, out_U, out_r):
-    """Many chains: sample s uses row s of ``draws`` (g then every layer's z_l, b_l)."""
+def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, budget, out):
+    """Many chains: sample s uses row s of ``draws`` (g then every layer's z_l, b_l); writes
+    its log singular values, descending, into ``out[s]``."""
     n0 = widths[0]
     L = widths.shape[0] - 1
     for s in prange(draws.shape[0]):
@@ -198,10 +199,7 @@ def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, bu
             code, a, ens, sigma_w, sigma_b, has_bias, widths, 0, L, row[n0:],
             x, M, U, logd, c, since, k, mode, budget)
         U, logd = _finish(d, M, U, logd, c, since)
-        r = logd.shape[0]
-        out_r[s] = r
-        out_logd[s, :r] = logd
-        out_U[s, :r, :] = U
+        log_singular_values_of_factor(logd, U, out[s])
 
 
 def _lognorm(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, out):

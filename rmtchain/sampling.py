@@ -115,12 +115,7 @@ def sample_spectrum(chain, samples, *, rng=None, method="auto"):
             for start in range(0, samples, block):
                 b = min(block, samples - start)
                 draws = rng.standard_normal((b, per))
-                logd = np.full((b, n0), -np.inf)
-                U = np.zeros((b, n0, n0))
-                r = np.zeros(b, dtype=np.int64)
-                run(*common, widths, draws, mode, REORTH_LOG_BUDGET, logd, U, r)
-                for i in range(b):
-                    out[start + i] = log_singular_values_of_factor(logd[i, :r[i]], U[i, :r[i]], m)
+                run(*common, widths, draws, mode, REORTH_LOG_BUDGET, out[start:start + b])
                 bar.update(b)
         else:
             for s in range(samples):
@@ -148,7 +143,9 @@ def _stream_one(kern, common, widths, sizes, rng, mode):
             x, M, U, logd, c, since, k, mode, REORTH_LOG_BUDGET)
         l0 = l1
     U, logd = kern.finish(d, M, U, logd, c, since)
-    return log_singular_values_of_factor(logd, U, min(n0, int(widths[-1])))
+    out = np.empty(min(n0, int(widths[-1])))
+    log_singular_values_of_factor(logd, U, out)
+    return out
 
 
 def sample_lognorm(chain, samples, *, rng=None):
