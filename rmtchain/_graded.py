@@ -7,7 +7,8 @@ with JOBA='C', called from numba through scipy's ``cython_lapack``) computes the
 values of the column-graded transpose L^T diag(exp(logd)) to high relative accuracy
 (Demmel & Veselic 1992; Drmac & Veselic 2008). When logd spans more than float64 can hold,
 overlapping windows are solved separately (S.6): rows further than ``GRADED_MARGIN``
-log-units away couple below rounding.
+log-units away couple below rounding. Configuration values are arguments, never numba
+globals, so that a cached kernel cannot hold a stale constant.
 """
 
 import llvmlite.binding as ll
@@ -16,7 +17,7 @@ import numpy as np
 from numba import types
 from numba.extending import get_cython_function_address
 
-from ._config import FASTMATH, GRADED_CORE, GRADED_MARGIN
+from ._config import FASTMATH
 
 __all__ = ["graded_log_sv", "log_singular_values_of_factor"]
 
@@ -55,20 +56,24 @@ def _jacobi_sv(B):
 
 
 @numba.njit(**_jit)
-def graded_log_sv(logd, Lm):
-    """Log singular values (descending) of diag(exp(logd)) @ Lm, Lm lower triangular (r, r)."""
+def graded_log_sv(logd, Lm, core, margin):
+    """Log singular values (descending) of diag(exp(logd)) @ Lm, Lm lower triangular (r, r).
+
+    Windows span at most ``core`` log-units and overlap by ``margin`` (config GRADED_CORE,
+    GRADED_MARGIN; passed in so that numba's cache never holds stale constants).
+    """
     r = logd.shape[0]
     out = np.empty(r)
     c = 0
     while c < r:
         d = c + 1
-        while d < r and logd[c] - logd[d] <= GRADED_CORE:
+        while d < r and logd[c] - logd[d] <= core:
             d += 1
         a = c
-        while a > 0 and logd[a - 1] - logd[c] < GRADED_MARGIN:
+        while a > 0 and logd[a - 1] - logd[c] < margin:
             a -= 1
         b = d
-        while b < r and logd[d - 1] - logd[b] < GRADED_MARGIN:
+        while b < r and logd[d - 1] - logd[b] < margin:
             b += 1
         top = logd[a:b].max()
         B = np.empty((b - a, b - a))
@@ -84,7 +89,7 @@ def graded_log_sv(logd, Lm):
 
 
 @numba.njit(**_jit)
-def log_singular_values_of_factor(logd, U, out):
+def log_singular_values_of_factor(logd, U, out, core, margin):
     """Write the log singular values of diag(exp(logd)) U into ``out`` (descending).
 
     Parameters
@@ -111,5 +116,5 @@ def log_singular_values_of_factor(logd, U, out):
             t += 1
     _q, R = np.linalg.qr(Ut)
     Lm = np.ascontiguousarray(R.T)
-    vals = graded_log_sv(ld, Lm)
+    vals = graded_log_sv(ld, Lm, core, margin)
     out[:rf] = vals

@@ -124,53 +124,86 @@ def _reorth(M, d, U, logd, c):
     return Q, Un, ln, spread
 
 
+def _layer(code, a, ens, sigma_w, sigma_b, has_bias, n_in, n_out, draws, pos, x):
+    """One layer's forward pass from ``draws[pos:]``: returns (W, x_l, phi'(h_l), new pos)."""
+    W = _weight(ens, sigma_w, draws[pos:pos + n_out * n_in], n_out, n_in)
+    pos += n_out * n_in
+    h = np.dot(W, x)
+    if has_bias:
+        for i in range(n_out):
+            h[i] += sigma_b * draws[pos + i]
+        pos += n_out
+    xn = np.empty(n_out)
+    d = np.empty(n_out)
+    _act(code, a, h, xn, d)
+    return W, xn, d, pos
+
+
+def _accumulate(W, d, M, c):
+    """M <- D W M rescaled by its max-abs entry s (log s added to c), (S.2).
+
+    Returns (M, c, number of nonzero phi', s)."""
+    n_out = W.shape[0]
+    r = M.shape[1]
+    active = 0
+    for i in range(n_out):
+        if d[i] != 0.0:
+            active += 1
+    if r == 0:
+        return np.zeros((n_out, 0)), c, active, 0.0
+    P = np.dot(W, M)
+    s = 0.0
+    for i in range(n_out):
+        for j in range(r):
+            P[i, j] *= d[i]
+            s = max(s, abs(P[i, j]))
+    if s > 0.0:
+        for i in range(n_out):
+            for j in range(r):
+                P[i, j] /= s
+        c += math.log(s)
+    return P, c, active, s
+
+
 def _run_layers(code, a, ens, sigma_w, sigma_b, has_bias, widths, l0, l1, draws,
-                x, M, U, logd, c, since, k, mode, budget):
-    """Advance one chain through layers l0..l1-1 using ``draws`` (z_l then b_l per layer)."""
+                x, M, U, logd, c, since, k, mode, target, budget):
+    """Advance one chain through layers l0..l1-1 using ``draws`` (z_l then b_l per layer).
+
+    AUTO (S.4): a block of k layers is multiplied plainly, k chosen so that the block's
+    log-conditioning (spread of log|diag R|) is about ``target``; a block whose
+    spread exceeds ``budget`` anyway is replayed from its start with a QR after every
+    layer. A block also ends at a rank drop and at the end of this call (so a replay never
+    needs draws from an earlier call).
+    """
     pos = 0
     d = np.ones(M.shape[0])
+    bpos, bl, bx, bM, bc = 0, l0, x, M, c  # block start, for a replay
     for l in range(l0, l1):
-        n_in = widths[l]
-        n_out = widths[l + 1]
-        W = _weight(ens, sigma_w, draws[pos:pos + n_out * n_in], n_out, n_in)
-        pos += n_out * n_in
-        h = np.dot(W, x)
-        if has_bias:
-            for i in range(n_out):
-                h[i] += sigma_b * draws[pos + i]
-            pos += n_out
-        x = np.empty(n_out)
-        d = np.empty(n_out)
-        _act(code, a, h, x, d)
+        W, x, d, pos = _layer(code, a, ens, sigma_w, sigma_b, has_bias,
+                              widths[l], widths[l + 1], draws, pos, x)
         r = M.shape[1]
-        if r == 0:
-            M = np.zeros((n_out, 0))
-            continue
-        P = np.dot(W, M)
-        active = 0
-        s = 0.0
-        for i in range(n_out):
-            if d[i] != 0.0:
-                active += 1
-            for j in range(r):
-                P[i, j] *= d[i]
-                s = max(s, abs(P[i, j]))
-        if s > 0.0:
-            for i in range(n_out):
-                for j in range(r):
-                    P[i, j] /= s
-            c += math.log(s)
-        M = P
+        M, c, active, s = _accumulate(W, d, M, c)
         since += 1
-        if mode == PLAIN:
+        if mode == PLAIN or r == 0:
             continue
-        if mode == QR or since >= k or active < r or s == 0.0:
-            M, U, logd, spread = _reorth(M, d, U, logd, c)
+        if mode == QR or since >= k or active < r or s == 0.0 or (mode == AUTO and l == l1 - 1):
+            Mq, Uq, lq, spread = _reorth(M, d, U, logd, c)
+            if mode == AUTO and since > 1 and spread > budget:
+                M, c, xx, pp = bM, bc, bx, bpos
+                for ll in range(bl, l + 1):
+                    W2, xx, d2, pp = _layer(code, a, ens, sigma_w, sigma_b, has_bias,
+                                            widths[ll], widths[ll + 1], draws, pp, xx)
+                    M, c, act2, s2 = _accumulate(W2, d2, M, c)
+                    M, U, logd, sp2 = _reorth(M, d2, U, logd, c)
+                    c = 0.0
+            else:
+                M, U, logd = Mq, Uq, lq
             c = 0.0
             if mode == AUTO:
                 rate = spread / since
-                k = _NEVER if rate <= 0.0 else max(1, int(min(budget / rate, 1e18)))
+                k = _NEVER if rate <= 0.0 else max(1, int(min(target / rate, 1e18)))
             since = 0
+            bpos, bl, bx, bM, bc = pos, l + 1, x, M, c
     return x, d, M, U, logd, c, since, k
 
 
@@ -187,7 +220,8 @@ def _finish(d, M, U, logd, c, since):
     return U, logd
 
 
-def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, budget, out):
+def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, target, budget,
+           core, margin, out):
     """Many chains: sample s uses row s of ``draws`` (g then every layer's z_l, b_l); writes
     its log singular values, descending, into ``out[s]``."""
     n0 = widths[0]
@@ -197,9 +231,9 @@ def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, bu
         x, M, U, logd, c, since, k = _start(code, a, q0, row[:n0], mode)
         x, d, M, U, logd, c, since, k = _run_layers(
             code, a, ens, sigma_w, sigma_b, has_bias, widths, 0, L, row[n0:],
-            x, M, U, logd, c, since, k, mode, budget)
+            x, M, U, logd, c, since, k, mode, target, budget)
         U, logd = _finish(d, M, U, logd, c, since)
-        log_singular_values_of_factor(logd, U, out[s])
+        log_singular_values_of_factor(logd, U, out[s], core, margin)
 
 
 def _lognorm(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, out):
@@ -276,7 +310,8 @@ def _lognorm(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, out):
         out[s] = logr
 
 
-_HELPERS = ("_act", "_input", "_haar", "_weight", "_reorth", "_run_layers", "_start", "_finish")
+_HELPERS = ("_act", "_input", "_haar", "_weight", "_reorth", "_layer", "_accumulate",
+            "_run_layers", "_start", "_finish")
 _ENTRY = ("_batch", "_lognorm")
 
 

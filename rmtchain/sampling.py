@@ -12,7 +12,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import _kernels
-from ._config import DRAW_BUFFER, REORTH_LOG_BUDGET, SMALL_WIDTH
+from ._config import (DRAW_BUFFER, GRADED_CORE, GRADED_MARGIN, REORTH_LOG_BUDGET,
+                      REORTH_TARGET, SMALL_WIDTH)
 from ._graded import log_singular_values_of_factor
 from ._rng import as_generator, check_count
 from .chain import Chain
@@ -48,6 +49,11 @@ def _progress(total, desc):
 
 def _seed_repr(rng):
     return rng if rng is None or isinstance(rng, int) else type(rng).__name__
+
+
+def _budgets():
+    """Numerical budgets from _config, passed to the kernels as arguments (S.4, S.6)."""
+    return REORTH_TARGET, REORTH_LOG_BUDGET, GRADED_CORE, GRADED_MARGIN
 
 
 def _parallel():
@@ -115,7 +121,7 @@ def sample_spectrum(chain, samples, *, rng=None, method="auto"):
             for start in range(0, samples, block):
                 b = min(block, samples - start)
                 draws = rng.standard_normal((b, per))
-                run(*common, widths, draws, mode, REORTH_LOG_BUDGET, out[start:start + b])
+                run(*common, widths, draws, mode, *_budgets(), out[start:start + b])
                 bar.update(b)
         else:
             for s in range(samples):
@@ -131,20 +137,22 @@ def _stream_one(kern, common, widths, sizes, rng, mode):
     x, M, U, logd, c, since, k = kern.start(code, a, q0, rng.standard_normal(n0), mode)
     d = np.ones(n0)
     L = len(sizes)
+    buf = np.empty(max(max(sizes), min(DRAW_BUFFER, sum(sizes))))  # one buffer, reused
     l0 = 0
     while l0 < L:
         l1, total = l0, 0
         while l1 < L and (l1 == l0 or total + sizes[l1] <= DRAW_BUFFER):
             total += sizes[l1]
             l1 += 1
-        draws = rng.standard_normal(total)
+        draws = buf[:total]
+        rng.standard_normal(out=draws)
         x, d, M, U, logd, c, since, k = kern.run_layers(
             code, a, ens, sigma_w, sigma_b, has_bias, widths, l0, l1, draws,
-            x, M, U, logd, c, since, k, mode, REORTH_LOG_BUDGET)
+            x, M, U, logd, c, since, k, mode, REORTH_TARGET, REORTH_LOG_BUDGET)
         l0 = l1
     U, logd = kern.finish(d, M, U, logd, c, since)
     out = np.empty(min(n0, int(widths[-1])))
-    log_singular_values_of_factor(logd, U, out)
+    log_singular_values_of_factor(logd, U, out, GRADED_CORE, GRADED_MARGIN)
     return out
 
 

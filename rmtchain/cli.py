@@ -1,0 +1,631 @@
+"""The ``rmtchain`` command: ``sample``, ``demo`` and ``figures``.
+
+Errors in the input (a ``ValueError`` from the library, a bad flag) print one line
+``rmtchain: error: <message>`` on stderr and exit with status 2, never a traceback;
+Ctrl-C exits with status 130. ``rmtchain figures`` exits with 1 when a figure's
+theory-vs-sample agreement check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import hashlib
+import importlib.util
+import io
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+PROG = "rmtchain"
+FIGURE_PREFIX = "fig_"
+
+
+class UsageError(Exception):
+    """Bad command-line input; reported as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors raise instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _use_agg():
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def _atomic_write(path, write, mode="wb"):
+    """Write ``path`` atomically: ``write(fileobj)`` into a temp file beside it, then
+    ``os.replace``. An interrupted write leaves the old file (or none), never a partial one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _save_figure(fig, path, dpi=150):
+    _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=dpi))
+
+
+def _jsonable(x):
+    """Convert numpy scalars/arrays (recursively) to JSON types; non-finite floats -> None."""
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    if x is None or isinstance(x, str):
+        return x
+    return str(x)
+
+
+def _dumps(obj):
+    return json.dumps(_jsonable(obj), indent=2, allow_nan=False)
+
+
+def _parse_width(text):
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"width must be an int or comma-separated ints n_0,...,n_L, got {text!r}") from None
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def _fresh_seed():
+    return int(np.random.SeedSequence().entropy % (2**63))
+
+
+def _log_ratio_m2_m1sq(ls):
+    """Per-sample log(m_2 / m_1^2) from log singular values, overflow-free."""
+    from scipy.special import logsumexp
+
+    n = ls.shape[1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return logsumexp(4.0 * ls, axis=1) - 2.0 * logsumexp(2.0 * ls, axis=1) + math.log(n)
+
+
+def _mean_se(x):
+    x = np.asarray(x, dtype=float)
+    se = x.std(ddof=1) / math.sqrt(x.size) if x.size > 1 else math.inf
+    return float(x.mean()), float(se)
+
+
+def _pm(mean, se, fmt):
+    s = format(mean, fmt)
+    return s if not math.isfinite(se) else f"{s} ± {format(se, fmt)}"
+
+
+# ----------------------------------------------------------------------------- sample
+
+
+def _cmd_sample(args):
+    import rmtchain
+
+    chain = rmtchain.Chain(args.depth, args.width, weights=args.weights, phi=args.phi,
+                           sigma_w=args.sigma_w, sigma_b=args.sigma_b, q0=args.q0)
+    if args.moments < 2:
+        raise UsageError(f"argument --moments: must be >= 2, got {args.moments}")
+    seed = _fresh_seed() if args.seed is None else args.seed
+    if seed < 0:
+        raise UsageError(f"argument --seed: must be >= 0, got {seed}")
+    if args.plot is not None:
+        plot_path = Path(args.plot)
+        if not plot_path.parent.is_dir():
+            raise UsageError(f"argument --plot: directory {str(plot_path.parent)!r} does not exist")
+    spec = rmtchain.sample_spectrum(chain, args.samples, rng=seed, method=args.method)
+    mom = spec.moments(args.moments)
+    ls = spec.log_singular_values
+    ratio = np.exp(_log_ratio_m2_m1sq(ls))
+    rmean, rse = _mean_se(ratio)
+    top, bottom = ls[:, 0], ls[:, -1]
+
+    if args.json:
+        record = {
+            "package": "rmtchain",
+            "version": rmtchain.__version__,
+            "chain": chain.describe(),
+            "seed": seed,
+            "method": args.method,
+            "samples": spec.samples,
+            "normalisation": "m_k = tr((J J^T)^k) / n_L per sample; lambda = s^2; "
+                             "log_singular_values descending per sample, -inf (exact zero) as null",
+            "log_singular_values": ls,
+            "moments": {"k": mom.k, "mean": mom.mean, "stderr": mom.stderr,
+                        "per_sample": mom.per_sample},
+            "m2_over_m1_squared": {"per_sample": ratio, "mean": rmean, "stderr": rse},
+        }
+        print(_dumps(record))
+    else:
+        print(_sample_table(chain, spec, seed, args.method, top, bottom, mom, ratio, rmean, rse))
+    if args.plot is not None:
+        _use_agg()
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_spectrum
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+        plot_spectrum(spec, ax=ax, log=not args.plot_lambda)
+        from .plotting import _chain_title
+
+        ax.set_title(_chain_title(chain, spec.samples) + f", seed {seed}", fontsize="medium")
+        _save_figure(fig, plot_path)
+        plt.close(fig)
+        print(f"wrote {plot_path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _sample_table(chain, spec, seed, method, top, bottom, mom, ratio, rmean, rse):
+    d = chain.describe()
+    out = io.StringIO()
+    w = d["width"]
+    print(f"chain: depth={d['depth']} width={w} weights={d['weights']} phi={d['phi']} "
+          f"sigma_w={d['sigma_w']:g} sigma_b={d['sigma_b']:g} q_input={d['q_input']:.6g}", file=out)
+    print(f"seed {seed}, method {method}, {spec.samples} samples x {chain.rank_bound} "
+          f"singular values s of J; m_k = tr((J J^T)^k)/n_L", file=out)
+    print(file=out)
+    hdr = f"{'sample':>8}  {'max log s':>12}  {'min log s':>12}  {'m_1':>12}  {'m_2/m_1^2':>12}"
+    print(hdr, file=out)
+    print("-" * len(hdr), file=out)
+    for i in range(spec.samples):
+        print(f"{i:>8d}  {top[i]:>12.5f}  {bottom[i]:>12.5f}  {mom.per_sample[i, 0]:>12.5g}  "
+              f"{ratio[i]:>12.5g}", file=out)
+    print("-" * len(hdr), file=out)
+    tm, ts = _mean_se(top)
+    bm, bs = _mean_se(bottom)
+    print(f"{'mean':>8}  {tm:>12.5f}  {bm:>12.5f}  {mom.mean[0]:>12.5g}  {rmean:>12.5g}", file=out)
+    if spec.samples > 1:
+        print(f"{'+/- se':>8}  {ts:>12.5f}  {bs:>12.5f}  {mom.stderr[0]:>12.3g}  {rse:>12.3g}",
+              file=out)
+    else:
+        print("(one sample: no standard errors)", file=out)
+    ks = ", ".join(f"m_{k} = {_pm(m, s, '.5g')}" for k, m, s in zip(mom.k, mom.mean, mom.stderr))
+    print(f"\nmoments (mean ± standard error over samples): {ks}", file=out)
+    return out.getvalue().rstrip("\n")
+
+
+# ----------------------------------------------------------------------------- demo
+
+DEMO_DEPTH = 50
+DEMO_WIDTH = 200
+DEMO_SAMPLES = 6
+DEMO_SEED = 2024
+DEMO_SIGMA_B = 0.05
+
+
+def _mu(phi, q, k):
+    """mu_k = E[phi'(sqrt(q) z)^(2k)] (THEORY.md, Conventions)."""
+    from .meanfield import gaussian_expectation
+    from .nonlinearities import get_phi
+
+    nl = get_phi(phi)
+    return gaussian_expectation(lambda h: float(nl.dphi(h)) ** (2 * k), q, nl.kinks)
+
+
+def _critical_sigma_w(phi, sigma_b):
+    """sigma_w with chi_1 = sigma_w^2 mu_1(q*) = 1 (Schoenholz et al. 1611.01232)."""
+    from scipy.optimize import brentq
+
+    from .meanfield import solve_q_star
+
+    def chi1_minus_1(sw):
+        q = solve_q_star(phi, sw, sigma_b)
+        return sw * sw * _mu(phi, 1.0 if q is None else q, 1) - 1.0
+
+    sw = brentq(chi1_minus_1, 1.0, 2.0, xtol=1e-10)
+    return sw, solve_q_star(phi, sw, sigma_b)
+
+
+def _cmd_demo(args):
+    import rmtchain
+
+    out_dir = Path(args.out) if args.out is not None else Path.cwd()
+    if not out_dir.is_dir():
+        raise UsageError(f"argument --out: directory {str(out_dir)!r} does not exist")
+    target = out_dir / "rmtchain-demo.png"
+    _use_agg()
+    import matplotlib.pyplot as plt
+
+    t0 = time.perf_counter()
+    L, n, S = DEMO_DEPTH, DEMO_WIDTH, DEMO_SAMPLES
+    sw_c, q_c = _critical_sigma_w("tanh", DEMO_SIGMA_B)
+    print(f"rmtchain demo: depth-{L} chains, width {n}, {S} samples each, seed {DEMO_SEED}")
+    print(f"tanh edge of chaos at sigma_b = {DEMO_SIGMA_B}: sigma_w = {sw_c:.4f}, q* = {q_c:.4f} "
+          f"(chi_1 = 1); relu at He init sigma_w = sqrt(2)")
+    print("theory: free probability (n -> inf), m_2/m_1^2 = 1 + L (mu_2/mu_1^2 - 1 + s_1), "
+          "s_1 = 1 gaussian, 0 orthogonal\n")
+    setups = [("tanh", "orthogonal", sw_c, DEMO_SIGMA_B), ("tanh", "gaussian", sw_c, DEMO_SIGMA_B),
+              ("relu", "orthogonal", math.sqrt(2.0), 0.0), ("relu", "gaussian", math.sqrt(2.0), 0.0)]
+    hdr = (f"{'phi':<6}{'weights':<12}{'median log s':>13}{'min log s':>11}{'m_1':>18}"
+           f"{'m_2/m_1^2':>20}{'theory':>9}")
+    print(hdr)
+    print("-" * len(hdr))
+    rows = []
+    ss = np.random.SeedSequence(DEMO_SEED)
+    for (phi, weights, sw, sb), child in zip(setups, ss.spawn(len(setups))):
+        chain = rmtchain.Chain(L, n, weights=weights, phi=phi, sigma_w=sw, sigma_b=sb)
+        spec = rmtchain.sample_spectrum(chain, S, rng=np.random.default_rng(child))
+        mom = spec.moments(1)
+        ratio = np.exp(_log_ratio_m2_m1sq(spec.log_singular_values))
+        rm, rs = _mean_se(ratio)
+        mu1, mu2 = _mu(phi, chain.q_input, 1), _mu(phi, chain.q_input, 2)
+        theory = 1.0 + L * (mu2 / mu1**2 - 1.0 + (1.0 if weights == "gaussian" else 0.0))
+        med = float(np.median(spec.log_singular_values))
+        lo = float(spec.log_singular_values[:, -1].mean())
+        print(f"{phi:<6}{weights:<12}{med:>13.3f}{lo:>11.2f}{_pm(mom.mean[0], mom.stderr[0], '.3f'):>18}"
+              f"{_pm(rm, rs, '.3g'):>20}{theory:>9.3g}")
+        rows.append((phi, weights, spec, rm, rs, theory))
+
+    fig, (a0, a1) = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained",
+                                 gridspec_kw={"width_ratios": [1.6, 1]})
+    colors = {"tanh orthogonal": "C0", "tanh gaussian": "C1", "relu orthogonal": "C2",
+              "relu gaussian": "C3"}
+    lo = min(float(np.quantile(r[2].log_singular_values, 0.002)) for r in rows)
+    hi = max(float(r[2].log_singular_values.max()) for r in rows)
+    edges = np.linspace(lo, hi, 90)
+    for phi, weights, spec, *_ in rows:
+        from .plotting import plot_spectrum
+
+        plot_spectrum(spec, ax=a0, bins=edges, histtype="step", lw=1.6,
+                      color=colors[f"{phi} {weights}"], label=f"{phi}, {weights}")
+    a0.set_xlim(lo, hi)
+    a0.set_yscale("log")
+    a0.set_title(f"Jacobian spectra at depth {L}, width {n} ({S} samples each)", fontsize="medium")
+    x = np.arange(len(rows))
+    a1.bar(x - 0.2, [r[3] for r in rows], 0.4, yerr=[r[4] for r in rows], capsize=3,
+           color=[colors[f"{r[0]} {r[1]}"] for r in rows], label="sampled")
+    a1.bar(x + 0.2, [r[5] for r in rows], 0.4, color="none", edgecolor="k", hatch="//",
+           label=r"free probability ($n\to\infty$)")
+    a1.set_xticks(x, [f"{r[0]}\n{r[1]}" for r in rows])
+    a1.set_yscale("log")
+    a1.set_ylabel(r"$m_2/m_1^2$ of $JJ^\top$ (1 = isometry)")
+    a1.set_title("spread of the spectrum", fontsize="medium")
+    a1.legend(fontsize="small")
+    fig.suptitle(f"rmtchain demo: tanh at the edge of chaos ($\\sigma_w$={sw_c:.4f}, "
+                 f"$\\sigma_b$={DEMO_SIGMA_B}) vs relu (He init), orthogonal vs Gaussian weights")
+    _save_figure(fig, target)
+    plt.close(fig)
+    print(f"\northogonal tanh stays near isometry (dynamical isometry); Gaussian weights and relu "
+          f"spread the spectrum over decades.\nwrote {target}  ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def figures_dir():
+    """The ``figures/`` directory of the source checkout (beside the package)."""
+    import rmtchain
+
+    return Path(rmtchain.__file__).resolve().parents[1] / "figures"
+
+
+def _available_figures(fdir):
+    return sorted(p.stem for p in fdir.glob(f"{FIGURE_PREFIX}*.py"))
+
+
+def _resolve_names(names, available):
+    if not names:
+        return list(available)
+    chosen = []
+    for name in names:
+        stem = Path(name).name
+        stem = stem[:-3] if stem.endswith(".py") else stem
+        if not stem.startswith(FIGURE_PREFIX):
+            stem = FIGURE_PREFIX + stem
+        if stem not in available:
+            raise UsageError(f"unknown figure {name!r}; available: {', '.join(available) or 'none'}")
+        if stem not in chosen:
+            chosen.append(stem)
+    return chosen
+
+
+def _load_module(path):
+    spec = importlib.util.spec_from_file_location(f"rmtchain_figures.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for attr in ("compute", "plot", "agreement", "SEED", "TITLE", "EQUATION"):
+        if not hasattr(module, attr):
+            raise ValueError(f"figure module {path.name} lacks {attr}")
+    return module
+
+
+def _git_revision(where):
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
+                             text=True, timeout=10)
+        if rev.returncode != 0:
+            return "unknown", None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=where, capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip(), (bool(dirty.stdout.strip()) if dirty.returncode == 0 else None)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", None
+
+
+def _flatten(data, prefix=""):
+    """Nested dict of arrays/scalars/strings -> flat {"a/b": ndarray} for ``np.savez``."""
+    flat = {}
+    for key, value in data.items():
+        key = f"{prefix}{key}"
+        if "/" in key[len(prefix):]:
+            raise ValueError(f"figure data key {key!r} must not contain '/'")
+        if isinstance(value, dict):
+            flat.update(_flatten(value, key + "/"))
+        else:
+            arr = np.asarray(value)
+            if arr.dtype == object:
+                raise ValueError(f"figure data {key!r} is not a plain array or scalar")
+            flat[key] = arr
+    return flat
+
+
+def _unflatten(flat):
+    data = {}
+    for key, arr in flat.items():
+        parts = key.split("/")
+        d = data
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+        d[parts[-1]] = arr.item() if arr.ndim == 0 else arr
+    return data
+
+
+def load_figure_data(path):
+    """Read a figure's saved ``.npz`` data back into the nested dict ``plot`` accepts."""
+    with np.load(path, allow_pickle=False) as z:
+        return _unflatten({k: z[k] for k in z.files})
+
+
+def _versions():
+    import matplotlib
+    import numba
+    import scipy
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "scipy": scipy.__version__,
+            "matplotlib": matplotlib.__version__, "platform": platform.platform()}
+
+
+def _file_sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _params(module, quick):
+    if hasattr(module, "parameters"):
+        return _jsonable(module.parameters(quick))
+    return {}
+
+
+def _is_current(paths, module_path, module, quick, params):
+    """True if the outputs exist and their provenance matches this run's inputs."""
+    if not all(p.exists() for p in paths.values()):
+        return None
+    try:
+        prov = json.loads(paths["json"].read_text())
+    except (OSError, ValueError):
+        return None
+    same = (prov.get("seed") == _jsonable(module.SEED) and prov.get("quick") == quick
+            and prov.get("parameters") == params
+            and prov.get("source_sha256") == _file_sha256(module_path))
+    return prov if same else None
+
+
+def _run_figure(stem, fdir, out, quick, force, replot):
+    import rmtchain
+
+    module_path = fdir / f"{stem}.py"
+    module = _load_module(module_path)
+    params = _params(module, quick)
+    paths = {"png": out / f"{stem}.png", "data": out / f"{stem}.npz", "json": out / f"{stem}.json"}
+    prov = None if force else _is_current(paths, module_path, module, quick, params)
+    import matplotlib.pyplot as plt
+
+    if prov is not None and not replot:
+        print(f"{stem}: up to date ({'quick' if quick else 'full'}), skipped "
+              f"(--force to recompute); agreement {'passed' if prov.get('passed') else 'FAILED'}")
+        return bool(prov.get("passed"))
+    if prov is not None and replot:
+        data = load_figure_data(paths["data"])
+        fig = module.plot(data)
+        _save_figure(fig, paths["png"])
+        plt.close(fig)
+        print(f"{stem}: replotted from {paths['data'].name}")
+        return bool(prov.get("passed"))
+    if replot:
+        print(f"{stem}: no current data to replot; computing")
+    print(f"{stem}: computing ({'quick' if quick else 'full'}, seed {module.SEED}) ...", flush=True)
+    # the provenance record marks a finished figure: drop a stale one before replacing outputs
+    with contextlib.suppress(FileNotFoundError):
+        paths["json"].unlink()
+    t0 = time.perf_counter()
+    data = module.compute(quick, np.random.default_rng(module.SEED))
+    runtime = time.perf_counter() - t0
+    agreement = _jsonable(module.agreement(data))
+    if "passed" not in agreement:
+        raise ValueError(f"{stem}.agreement must return a dict with 'passed'")
+    passed = bool(agreement["passed"])
+    flat = _flatten(data)
+    _atomic_write(paths["data"], lambda f: np.savez_compressed(f, **flat))
+    fig = module.plot(data)
+    _save_figure(fig, paths["png"])
+    plt.close(fig)
+    rev, dirty = _git_revision(fdir)
+    record = {
+        "figure": stem,
+        "title": module.TITLE,
+        "equation": module.EQUATION,
+        "package": "rmtchain",
+        "version": rmtchain.__version__,
+        "git_revision": rev,
+        "git_dirty": dirty,
+        "seed": module.SEED,
+        "quick": quick,
+        "parameters": params,
+        "agreement": agreement,
+        "passed": passed,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "runtime_seconds": round(runtime, 3),
+        "source_sha256": _file_sha256(module_path),
+        "versions": _versions(),
+        "files": {k: p.name for k, p in paths.items() if k != "json"},
+    }
+    _atomic_write(paths["json"], lambda f: f.write((_dumps(record) + "\n").encode()))
+    metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in agreement.items() if not isinstance(v, (dict, list)))
+    print(f"{stem}: {'passed' if passed else 'FAILED'} in {runtime:.1f} s ({metrics}); "
+          f"wrote {paths['png'].name}, {paths['data'].name}, {paths['json'].name}")
+    return passed
+
+
+def _cmd_figures(args):
+    fdir = figures_dir()
+    if not fdir.is_dir():
+        raise UsageError(f"figures directory not found at {fdir}: figure scripts ship with the "
+                         "source checkout (clone the repository and pip install -e .)")
+    available = _available_figures(fdir)
+    if args.list:
+        for stem in available:
+            mod = _load_module(fdir / f"{stem}.py")
+            print(f"{stem}: {mod.TITLE} [checks {mod.EQUATION}]")
+        return 0
+    names = _resolve_names(args.names, available)
+    if not names:
+        raise UsageError(f"no figure scripts ({FIGURE_PREFIX}*.py) in {fdir}")
+    out = Path(args.out) if args.out is not None else fdir
+    if not out.is_dir():
+        raise UsageError(f"argument --out: directory {str(out)!r} does not exist")
+    _use_agg()
+    failed = [stem for stem in names
+              if not _run_figure(stem, fdir, out, args.quick, args.force, args.replot)]
+    if failed:
+        print(f"agreement FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser():
+    """The argument parser of the ``rmtchain`` command."""
+    from . import __version__
+    from .chain import WEIGHTS
+    from .sampling import METHODS
+
+    p = _Parser(prog=PROG, description="Random-matrix theory of deep neural chains: sample "
+                "Jacobian spectra, run the demo, regenerate the theory figures. "
+                "With no command, runs the demo.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="{sample,demo,figures}")
+
+    s = sub.add_parser("sample", help="sample the singular values of a chain's Jacobian J",
+                       description="Sample J = D_L W_L ... D_1 W_1 and summarise its spectrum "
+                       "(lambda = s^2, eigenvalues of J J^T).")
+    s.add_argument("--depth", type=int, required=True, help="number of layers L >= 1")
+    s.add_argument("--width", type=_parse_width, required=True,
+                   help="one width for every layer, or depth+1 comma-separated widths n_0,...,n_L")
+    s.add_argument("--weights", default="gaussian", help=f"one of {', '.join(WEIGHTS)} (default gaussian)")
+    s.add_argument("--phi", default="tanh",
+                   help="nonlinearity, e.g. tanh, relu, linear, leaky_relu(0.2) (default tanh)")
+    s.add_argument("--sigma-w", dest="sigma_w", type=float, default=1.0, help="weight scale > 0 (default 1)")
+    s.add_argument("--sigma-b", dest="sigma_b", type=float, default=0.0, help="bias std >= 0 (default 0)")
+    s.add_argument("--q0", type=float, default=None,
+                   help="input length ||h_0||^2/n_0 (default: the fixed point q*, else 1)")
+    s.add_argument("--samples", type=int, default=10, help="number of sampled chains (default 10)")
+    s.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: fresh entropy, printed so the run can be repeated)")
+    s.add_argument("--method", choices=sorted(METHODS), default="auto",
+                   help="accumulation of the product (default auto)")
+    s.add_argument("--moments", type=int, default=4, metavar="KMAX",
+                   help="report normalised-trace moments m_1..m_KMAX (default 4)")
+    s.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    s.add_argument("--plot", metavar="FILE", default=None, help="write a PNG histogram of the spectrum")
+    s.add_argument("--plot-lambda", action="store_true",
+                   help="with --plot: histogram of lambda = s^2 instead of log s")
+    s.set_defaults(func=_cmd_sample)
+
+    d = sub.add_parser("demo", help="a short showcase (under a minute once compiled); writes a PNG",
+                       description="Depth-50 chains: tanh at the edge of chaos and relu, orthogonal "
+                       "vs Gaussian weights; prints a table and writes rmtchain-demo.png.")
+    d.add_argument("--out", metavar="DIR", default=None, help="directory for rmtchain-demo.png (default .)")
+    d.set_defaults(func=_cmd_demo)
+
+    f = sub.add_parser("figures", help="regenerate the theory figures with provenance",
+                       description="Run figures/fig_<slug>.py: writes fig_<slug>.png, .npz data and "
+                       ".json provenance (with the agreement check); exit 1 if a check fails. "
+                       "Figures whose outputs are current are skipped.")
+    f.add_argument("names", nargs="*", metavar="NAME",
+                   help="figures to run (fig_<slug> or <slug>; default all)")
+    f.add_argument("--quick", action="store_true", help="small sizes (seconds, for CI)")
+    f.add_argument("--out", metavar="DIR", default=None, help="output directory (default: figures/)")
+    f.add_argument("--force", action="store_true", help="recompute even if outputs are current")
+    f.add_argument("--replot", action="store_true",
+                   help="redraw PNGs from the saved data where it is current (no resampling)")
+    f.add_argument("--list", action="store_true", help="list the figures and exit")
+    f.set_defaults(func=_cmd_figures)
+    return p
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv=None):
+    """Run the ``rmtchain`` command; returns the exit status."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help / --version
+            return exc.code if isinstance(exc.code, int) else 0
+        if args.command is None:
+            args = parser.parse_args(["demo"])
+        return args.func(args)
+    except (UsageError, ValueError) as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

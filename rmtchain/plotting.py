@@ -1,0 +1,101 @@
+"""Plots of rmtchain results: ``plot_*(result, *, ax=None) -> Axes``.
+
+Plot functions draw on the given axes (or a new figure) and return the axes; they never save
+files and never sample. Saving is the caller's business (``rmtchain.cli`` writes PNGs).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_spectrum"]
+
+
+def _new_axes(ax):
+    if ax is not None:
+        return ax, False
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    return ax, True
+
+
+def _chain_title(chain, samples):
+    w = chain.widths
+    width = f"n={w[0]}" if len(set(w)) == 1 else f"n={w[0]}..{w[-1]}"
+    return (f"L={chain.depth}, {width}, {chain.weights}, {chain.phi}, "
+            f"$\\sigma_w$={chain.sigma_w:g}, $\\sigma_b$={chain.sigma_b:g} ({samples} samples)")
+
+
+def plot_spectrum(spectrum, *, ax=None, log=True, bins=60, label=None, **hist_kwargs):
+    """Histogram (density) of the sampled spectrum of J.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        A result of ``rmtchain.sample_spectrum``.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is made if omitted (and then titled with the chain).
+    log : bool
+        True: density of log s (natural log of the singular values of J, pooled over samples;
+        finite at any depth). False: density of lambda = s^2, the eigenvalues of J J^T
+        (values that overflow float64 are left out, and a ValueError is raised if none is
+        finite).
+    bins : int or sequence or str
+        Passed to ``numpy.histogram_bin_edges``.
+    label : str, optional
+        Legend label; default "<samples> samples x <count> values".
+    **hist_kwargs
+        Passed to ``Axes.hist`` (e.g. ``histtype="step"``, ``color``).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    Exact zeros of s (rank lost, log s = -inf) cannot appear on either axis; their count is
+    given in the legend. A spectrum whose values are all equal (a linear orthogonal chain,
+    s = sigma_w^L exactly) is drawn as a vertical line, as a histogram of a point mass has no
+    meaningful height.
+    """
+    if not hasattr(spectrum, "log_singular_values") or not hasattr(spectrum, "chain"):
+        raise ValueError(f"spectrum must be an rmtchain Spectrum, got {type(spectrum).__name__}")
+    ls = np.asarray(spectrum.log_singular_values, dtype=float)
+    samples, m = ls.shape
+    zeros = int(np.count_nonzero(np.isneginf(ls)))
+    if log:
+        values = ls[np.isfinite(ls)]
+        xlabel = r"$\log s$   ($s$: singular value of $J$)"
+        ylabel = r"density of $\log s$"
+    else:
+        with np.errstate(over="ignore", under="ignore"):
+            lam = np.exp(2.0 * ls)
+        values = lam[np.isfinite(lam) & (lam > 0)]
+        xlabel = r"$\lambda = s^2$   (eigenvalue of $J J^\top$)"
+        ylabel = r"density of $\lambda$"
+        if values.size == 0:
+            raise ValueError("log=False: every lambda over- or underflows float64; use log=True")
+    if values.size == 0:
+        raise ValueError("spectrum has no finite log singular value to plot")
+    ax, fresh = _new_axes(ax)
+    if label is None:
+        label = f"{samples} samples x {m} values"
+        if zeros:
+            label += f" ({zeros} exact zeros not shown)"
+    lo, hi = float(values.min()), float(values.max())
+    if hi - lo <= 1e-9 * max(1.0, abs(lo), abs(hi)):
+        kw = {k: v for k, v in hist_kwargs.items() if k in ("color", "alpha", "linestyle", "lw")}
+        ax.axvline(lo, label=f"{label}: all equal {lo:.6g}", **kw)
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel("point mass (no density)")
+    else:
+        edges = np.histogram_bin_edges(values, bins=bins)
+        hist_kwargs.setdefault("alpha", 0.6 if hist_kwargs.get("histtype", "bar") == "bar" else 1.0)
+        ax.hist(values, bins=edges, density=True, label=label, **hist_kwargs)
+        ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
+    if fresh:
+        ax.set_title(_chain_title(spectrum.chain, samples), fontsize="medium")
+    ax.legend(fontsize="small")
+    return ax
