@@ -5,6 +5,7 @@ depth, and set its spectrum beside theory. Conventions: theory/README.md.
 """
 
 from .chain import Chain
+from .laws import FussCatalan, MarchenkoPastur, PointMass
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
 from .results import Moments, Spectrum
 from .sampling import sample_lognorm, sample_spectrum
@@ -13,8 +14,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Chain",
+    "FussCatalan",
+    "MarchenkoPastur",
     "Moments",
     "Nonlinearity",
+    "PointMass",
     "Spectrum",
     "get_phi",
     "register_phi",

@@ -22,15 +22,18 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+from scipy.special import zeta
 
 from ._rng import check_count
 
 __all__ = ["FussCatalan", "MarchenkoPastur", "PointMass"]
 
 _EPS = np.finfo(float).eps
-#: below this argument the series of log(sin y / y) and (y cot y - 1) / y^2 are used
+_SMALLEST = np.nextafter(0.0, 1.0)
+#: below these arguments the series of log(sin y / y), (y cot y - 1) / y^2 are used
+_LOG_SINC_CUT = 0.5
 _SERIES_CUT = 0.05
-#: iteration cap of the safeguarded Newton solver (each step at least halves a bracket)
+#: iteration cap of the safeguarded Newton solver (converges in 4-11 steps in practice)
 _MAXITER = 200
 
 
@@ -192,8 +195,9 @@ class MarchenkoPastur(_Law):
 
     Notes
     -----
-    Density (LAW.3), distribution function (LAW.4), moments the Narayana polynomials
-    (LAW.5), all in theory/laws.md. The normalisation is that of ../shared/THEORY.md
+    Setting theory/laws.md (LAW.1); edges and atom (LAW.2); density theory/laws.md (LAW.3);
+    distribution function theory/laws.md (LAW.4); moments, the Narayana polynomials,
+    theory/laws.md (LAW.5). The normalisation is that of ../shared/THEORY.md
     (Conventions): m_1 = sigma^2 whatever c.
 
     References
@@ -236,26 +240,31 @@ class MarchenkoPastur(_Law):
     def _pdf(self, lam):
         # (LAW.3) in units of scale: x = lam / sigma^2
         c = self.ratio
-        x = lam / self.scale
         lo, hi = (1.0 - math.sqrt(c)) ** 2, (1.0 + math.sqrt(c)) ** 2
-        out = np.zeros_like(x)
-        inside = (x > lo) & (x < hi)
-        xi = x[inside]
+        inside, xi = self._bulk(lam)
+        out = np.zeros_like(lam)
         out[inside] = np.sqrt((hi - xi) * (xi - lo)) / (2.0 * np.pi * c * xi) / self.scale
         if lo == 0.0:  # c == 1: the density diverges like lam^(-1/2) at 0
-            out[x == 0.0] = np.inf
+            out[lam == 0.0] = np.inf
         return out
+
+    def _bulk(self, lam):
+        """Mask of lam strictly inside ``support`` and lam / scale there, kept inside the
+        unit-scale bulk whatever the rounding of the division."""
+        c = self.ratio
+        lo, hi = (1.0 - math.sqrt(c)) ** 2, (1.0 + math.sqrt(c)) ** 2
+        slo, shi = self.support
+        inside = (lam > slo) & (lam < shi)
+        return inside, np.clip(lam[inside] / self.scale, lo, hi)
 
     def _cdf(self, lam):
         # (LAW.4): lam = scale (1 + c + 2 sqrt(c) cos theta), theta in [0, pi]
         c = self.ratio
         r = math.sqrt(c)
-        x = lam / self.scale
         lo, hi = (1.0 - r) ** 2, (1.0 + r) ** 2
         cont = min(1.0, 1.0 / c)  # mass of the bulk
-        out = np.where(x >= hi, cont, 0.0)
-        inside = (x > lo) & (x < hi)
-        xi = x[inside]
+        out = np.where(lam >= self.support[1], cont, 0.0)
+        inside, xi = self._bulk(lam)
         sin_t = np.sqrt((hi - xi) * (xi - lo)) / (2.0 * r)
         cos_t = (xi - 1.0 - c) / (2.0 * r)
         theta = np.arctan2(sin_t, cos_t)
@@ -265,7 +274,7 @@ class MarchenkoPastur(_Law):
                  - 2.0 * abs(1.0 - c) * np.arctan2(k * np.sin(half), np.cos(half))) / (4.0 * c)
         out[inside] = cont - (2.0 / np.pi) * big_i
         if c > 1.0:
-            out = out + np.where(x >= 0.0, 1.0 - 1.0 / c, 0.0)
+            out = out + np.where(lam >= 0.0, 1.0 - 1.0 / c, 0.0)
         return out
 
     def _moments(self, kmax):
@@ -281,14 +290,19 @@ class MarchenkoPastur(_Law):
 
 
 # --------------------------------------------------------------------------- Fuss-Catalan
+#: log(sin y / y) = -sum_n zeta(2n)/n (y/pi)^(2n); 14 terms reach 1e-17 relative at y = 0.5
+_LOG_SINC_COEF = np.array([-float(zeta(2 * n)) / n / math.pi ** (2 * n)
+                           for n in range(14, 0, -1)])
+
+
 def _log_sinc(y):
-    """log(sin y / y) for 0 <= y <= pi/2 (accurate to ~1e-16 absolute, exact 0 at 0)."""
+    """log(sin y / y) for 0 <= y <= pi/2, to ~1e-15 relative (exact 0 at y = 0)."""
     y = np.asarray(y, dtype=float)
     y2 = y * y
-    series = -y2 * (1.0 / 6 + y2 * (1.0 / 180 + y2 * (1.0 / 2835 + y2 / 37800)))
+    series = np.polyval(_LOG_SINC_COEF, y2) * y2
     with np.errstate(divide="ignore", invalid="ignore"):
         direct = np.log(np.sin(y) / y)
-    return np.where(y < _SERIES_CUT, series, direct)
+    return np.where(y < _LOG_SINC_CUT, series, direct)
 
 
 def _cot_ratio(y):
@@ -316,12 +330,12 @@ def _newton_increasing(f, fprime, target, lo, hi, t0, noise):
         lo = np.where(val < 0.0, t, lo)
         hi = np.where(val > 0.0, t, hi)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            step = t - val / fprime(t)
-        bad = ~((step > lo) & (step < hi))
-        step = np.where(bad, 0.5 * (lo + hi), step)
-        step = np.where(val == 0.0, t, step)
+            newton = t - val / fprime(t)
+        ok = (newton >= lo) & (newton <= hi)  # False for NaN
+        converged = np.abs(val) <= noise
+        step = np.where(ok, newton, np.where(converged, t, 0.5 * (lo + hi)))
         tol = 4.0 * _EPS * np.maximum(np.abs(t), np.finfo(float).tiny)
-        done = (np.abs(step - t) <= tol) | (hi - lo <= tol) | (np.abs(val) <= noise)
+        done = converged | (np.abs(step - t) <= tol) | (hi - lo <= tol)
         t = step
         if done.all():
             break
@@ -353,17 +367,18 @@ class FussCatalan(_Law):
 
     Notes
     -----
-    Moments m_k = scale^k binom((L+1)k, k) / (Lk + 1) (LAW.6). The density has the
-    parametric form (LAW.8)-(LAW.9) (theory/laws.md): for 0 < phi < pi/(L+1),
+    Moments m_k = scale^k binom((L+1)k, k) / (Lk + 1), theory/laws.md (LAW.6); support
+    theory/laws.md (LAW.7). The density has the parametric form theory/laws.md (LAW.8),
+    (LAW.9): for 0 < phi < pi/(L+1),
 
         lambda(phi) = sin((L+1)phi)^(L+1) / (sin(phi) sin(L phi)^L),
         rho(lambda(phi)) = sin(phi)^2 sin(L phi)^(L-1) / (pi sin((L+1)phi)^L)
 
     (in units of scale), and lambda(phi) decreases from the edge to 0. ``pdf`` solves
     lambda(phi) = lam by safeguarded Newton in phi^2 near the upper edge and in log of
-    pi/(L+1) - phi near 0 (LAW.11), so the density is accurate down to the smallest
-    positive float, where it diverges like lam^(1/(L+1) - 1) (LAW.10). The distribution
-    function is the closed form (LAW.12),
+    pi/(L+1) - phi near 0 (theory/laws.md (LAW.11)), so the density is accurate down to the
+    smallest positive float, where it diverges like lam^(1/(L+1) - 1) (theory/laws.md
+    (LAW.10)). The distribution function is the closed form theory/laws.md (LAW.12),
 
         F(lambda(phi)) = 1 - ((L+1) phi - L sin(phi) sin((L+1)phi) / sin(L phi)) / pi.
 
@@ -403,11 +418,6 @@ class FussCatalan(_Law):
         return (L + 1) * math.exp(L * math.log1p(1.0 / L))
 
     @property
-    def _log_edge(self):
-        L = self.depth
-        return math.log(L + 1) + L * math.log1p(1.0 / L)
-
-    @property
     def support(self):
         return (0.0, self.scale * self._edge)
 
@@ -423,10 +433,9 @@ class FussCatalan(_Law):
 
     # -- the parametrisation (LAW.8)-(LAW.12), in units of scale ------------------------
     def _log_x_phi(self, phi):
-        """log lambda(phi), written for small phi (0 <= phi <= a/2)."""
+        """log(lambda(phi) / edge), written for small phi (0 <= phi <= a/2)."""
         L = self.depth
-        return (self._log_edge + (L + 1) * _log_sinc((L + 1) * phi) - _log_sinc(phi)
-                - L * _log_sinc(L * phi))
+        return (L + 1) * _log_sinc((L + 1) * phi) - _log_sinc(phi) - L * _log_sinc(L * phi)
 
     def _log_x_eps(self, eps):
         """log lambda(a - eps), written for small eps = a - phi (0 < eps <= a/2)."""
@@ -435,25 +444,29 @@ class FussCatalan(_Law):
         return ((L + 1) * np.log(np.sin((L + 1) * eps)) - np.log(np.sin(a - eps))
                 - L * np.log(np.sin(a + L * eps)))
 
-    def _solve(self, logx):
-        """(phi, eps) with eps = pi/(L+1) - phi and log lambda(phi) = logx, elementwise.
+    def _solve(self, x):
+        """(phi, eps, upper) with eps = pi/(L+1) - phi and lambda(phi) = x, elementwise.
 
-        logx must lie in (-inf, log edge]. Near the edge the unknown is t = phi^2 (log
-        lambda is close to linear in it, slope -L(L+1)/2); near 0 it is u = log eps (log
-        lambda ~ (L+1) u). Each unknown is the small one on its side, so it is resolved to
-        full relative precision (LAW.11).
+        x must lie in (0, edge). Near the edge (``upper``) the unknown is t = phi^2 and the
+        equation log(lambda(phi) / edge) = log1p((x - edge) / edge), close to linear in t
+        (slope -L(L+1)/2) and free of the rounding of log(edge); near 0 the unknown is
+        u = log eps and the equation log lambda = log x, close to (L+1) u. Each unknown is
+        the small one on its side, so it is resolved to full relative precision (LAW.11).
         """
         L = self.depth
         a = np.pi / (L + 1)
-        log_mid = float(self._log_x_phi(np.array(a / 2)))
-        upper = logx >= log_mid
+        edge = self._edge
+        with np.errstate(divide="ignore"):  # -inf for x below edge * eps: the lower side
+            logrel = np.log1p((x - edge) / edge)
+        upper = logrel >= float(self._log_x_phi(np.array(a / 2)))
+        logx = np.log(x)
         # rounding level of log lambda(phi): eps times the size of its terms
         noise = 4.0 * _EPS * (np.abs(logx) + L + 1)
-        phi = np.empty_like(logx)
-        eps = np.empty_like(logx)
+        phi = np.empty_like(x)
+        eps = np.empty_like(x)
         if upper.any():
-            target = -logx[upper]
-            noise_u = noise[upper]
+            target = -logrel[upper]
+            noise_u = 4.0 * _EPS * (target + 1.0)
             t_hi = np.full_like(target, (a / 2) ** 2)
 
             def f(t):
@@ -464,7 +477,7 @@ class FussCatalan(_Law):
                 return -0.5 * ((L + 1) ** 3 * _cot_ratio((L + 1) * p) - _cot_ratio(p)
                                - L**3 * _cot_ratio(L * p))
 
-            t0 = 2.0 * (self._log_edge + target) / (L * (L + 1))
+            t0 = 2.0 * target / (L * (L + 1))
             t = _newton_increasing(f, fprime, target, np.zeros_like(target), t_hi, t0, noise_u)
             phi[upper] = np.sqrt(t)
             eps[upper] = a - phi[upper]
@@ -496,40 +509,38 @@ class FussCatalan(_Law):
         return phi, eps, upper
 
     def _interior(self, lam):
-        """Boolean mask of 0 < x < edge and the solved (phi, eps, upper) there."""
-        x = lam / self.scale
-        inside = (x > 0.0) & (x < self._edge)
-        # rounding may put log x a hair above log edge: the solver then returns phi = 0
-        logx = np.minimum(np.log(x[inside]), self._log_edge)
-        phi, eps, upper = self._solve(logx)
-        return x, inside, phi, eps, upper
+        """Mask of 0 < lam < upper edge and the solved (phi, eps, upper) there."""
+        inside = (lam > 0.0) & (lam < self.support[1])
+        # lam / scale, kept below the unit-scale edge whatever the rounding of the division
+        # (and above 0 where it underflows)
+        x = np.clip(lam[inside] / self.scale, _SMALLEST, np.nextafter(self._edge, 0.0))
+        phi, eps, upper = self._solve(x)
+        return inside, phi, eps, upper
 
     def _pdf(self, lam):
         # (LAW.9) as log rho, each side in its own small variable
         L = self.depth
         a = np.pi / (L + 1)
-        x, inside, phi, eps, upper = self._interior(lam)
+        inside, phi, eps, upper = self._interior(lam)
         logrho = np.empty_like(phi)
         p = phi[upper]
-        with np.errstate(divide="ignore"):  # phi = 0 at lam a rounding error below the edge
-            logp = np.log(p)
-        logrho[upper] = (logp + (L - 1) * math.log(L) - L * math.log(L + 1)
+        logrho[upper] = (np.log(p) + (L - 1) * math.log(L) - L * math.log(L + 1)
                          + 2.0 * _log_sinc(p) + (L - 1) * _log_sinc(L * p)
                          - L * _log_sinc((L + 1) * p))
         e = eps[~upper]
         logrho[~upper] = (2.0 * np.log(np.sin(a - e)) + (L - 1) * np.log(np.sin(a + L * e))
                           - L * np.log(np.sin((L + 1) * e)))
-        out = np.zeros_like(x)
+        out = np.zeros_like(lam)
         with np.errstate(over="ignore"):
             out[inside] = np.exp(logrho - math.log(np.pi)) / self.scale
-        out[x == 0.0] = np.inf  # (LAW.10): rho ~ lam^(1/(L+1) - 1)
+        out[lam == 0.0] = np.inf  # (LAW.10): rho ~ lam^(1/(L+1) - 1)
         return out
 
     def _cdf(self, lam):
         # (LAW.12), written without cancellation on each side
         L = self.depth
         a = np.pi / (L + 1)
-        x, inside, phi, eps, upper = self._interior(lam)
+        inside, phi, eps, upper = self._interior(lam)
         f = np.empty_like(phi)
         p = phi[upper]
         ratio = _log_sinc(p) + _log_sinc((L + 1) * p) - _log_sinc(L * p)
@@ -537,7 +548,7 @@ class FussCatalan(_Law):
         e = eps[~upper]
         f[~upper] = ((L + 1) * e + L * np.sin(a - e) * np.sin((L + 1) * e)
                      / np.sin(a + L * e)) / np.pi
-        out = np.where(x >= self._edge, 1.0, 0.0)
+        out = np.where(lam >= self.support[1], 1.0, 0.0)
         out[inside] = f
         return out
 
@@ -547,8 +558,9 @@ class FussCatalan(_Law):
 class PointMass(_Law):
     """All of the mass at one point: the law of lambda for a linear orthogonal chain.
 
-    J = sigma_w^L Q_L ... Q_1 with Q_l Haar orthogonal has J J^T = sigma_w^(2L) I exactly,
-    at every width (LAW.13): ``PointMass(sigma_w**(2 * depth))``.
+    A square (constant-width) chain J = sigma_w^L Q_L ... Q_1 with Q_l Haar orthogonal has
+    J J^T = sigma_w^(2L) I exactly, at every width (theory/laws.md (LAW.13)):
+    ``PointMass(sigma_w**(2 * depth))``.
 
     Parameters
     ----------
@@ -565,7 +577,9 @@ class PointMass(_Law):
     Notes
     -----
     There is no absolutely continuous part: ``pdf`` is 0 everywhere (the atom is reported
-    in ``atoms``), ``cdf`` is the step 1[lam >= location], m_k = location^k.
+    in ``atoms``), ``cdf`` is the step 1[lam >= location], m_k = location^k
+    (theory/laws.md (LAW.13)). Rectangular Haar partial isometries add exact zeros: the
+    law is then not a single point.
 
     References
     ----------
