@@ -7,6 +7,7 @@ depth, and set its spectrum beside theory. Conventions: theory/README.md.
 from .chain import Chain
 from .laws import FussCatalan, MarchenkoPastur, PointMass
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
+from .plotting import plot_spectrum
 from .results import Moments, Spectrum
 from .sampling import sample_lognorm, sample_spectrum
 
@@ -21,6 +22,7 @@ __all__ = [
     "PointMass",
     "Spectrum",
     "get_phi",
+    "plot_spectrum",
     "register_phi",
     "registered_phis",
     "sample_lognorm",

@@ -236,82 +236,89 @@ def _batch(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, mode, ta
         log_singular_values_of_factor(logd, U, out[s], core, margin)
 
 
-def _lognorm(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, out):
+def _lognorm_one(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, row):
     """log ||J u||^2 for a random unit u, propagating x and v = J_l u only.
 
     Per layer W_l is needed only on span(x, v): Gaussian W maps an orthonormal 2-frame to
     iid N(0, sigma_w^2/n_in) columns, Haar W to a Haar 2-frame (theory/sampling.md (S.7)).
     Draws per sample: g (n_0), u (n_0), then per layer G (max(n_in, n_out) x 2), b (n_out).
+    The per-sample body is its own function: inside a ``prange`` body numba's parallel
+    pass hoisted the per-layer ``np.empty`` buffers (whose size varies by layer) out of the
+    loop, which corrupted chains with varying widths.
     """
     n0 = widths[0]
     L = widths.shape[0] - 1
+    x = _input(code, a, q0, row[:n0])
+    v = row[n0:2 * n0].copy()
+    v /= math.sqrt(np.dot(v, v))
+    pos = 2 * n0
+    logr = 0.0
+    for l in range(L):
+        n_in = widths[l]
+        n_out = widths[l + 1]
+        m = max(n_in, n_out)
+        G = row[pos:pos + 2 * m].reshape((m, 2))
+        pos += 2 * m
+        ax = math.sqrt(np.dot(x, x))
+        cxv = 0.0
+        if ax > 0.0:
+            cxv = np.dot(x, v) / ax
+            w = v - (cxv / ax) * x
+        else:
+            w = v.copy()
+        bv = math.sqrt(np.dot(w, w))
+        f1 = np.empty(n_out)
+        f2 = np.empty(n_out)
+        if ens == GAUSSIAN:
+            sc = sigma_w / math.sqrt(n_in)
+            for i in range(n_out):
+                f1[i] = sc * G[i, 0]
+                f2[i] = sc * G[i, 1]
+        else:
+            # Gram-Schmidt of the m x 2 Gaussian frame (positive diag(R): Haar)
+            n1 = 0.0
+            for i in range(m):
+                n1 += G[i, 0] * G[i, 0]
+            n1 = math.sqrt(n1)
+            p = 0.0
+            for i in range(m):
+                p += G[i, 0] * G[i, 1]
+            p /= n1
+            n2 = 0.0
+            for i in range(m):
+                t = G[i, 1] - p * G[i, 0] / n1
+                n2 += t * t
+            n2 = math.sqrt(n2)
+            for i in range(n_out):
+                f1[i] = sigma_w * G[i, 0] / n1
+                f2[i] = sigma_w * (G[i, 1] - p * G[i, 0] / n1) / n2
+        h = ax * f1
+        if has_bias:
+            for i in range(n_out):
+                h[i] += sigma_b * row[pos + i]
+            pos += n_out
+        jv = cxv * f1 + bv * f2
+        x = np.empty(n_out)
+        d = np.empty(n_out)
+        _act(code, a, h, x, d)
+        v = d * jv
+        nv = math.sqrt(np.dot(v, v))
+        if nv == 0.0:
+            logr = -math.inf
+            break
+        v /= nv
+        logr += 2.0 * math.log(nv)
+    return logr
+
+
+def _lognorm(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws, out):
+    """log ||J u||^2 for a random unit u per sample (row s of ``draws``), see ``_lognorm_one``."""
     for s in prange(draws.shape[0]):
-        row = draws[s]
-        x = _input(code, a, q0, row[:n0])
-        v = row[n0:2 * n0].copy()
-        v /= math.sqrt(np.dot(v, v))
-        pos = 2 * n0
-        logr = 0.0
-        for l in range(L):
-            n_in = widths[l]
-            n_out = widths[l + 1]
-            m = max(n_in, n_out)
-            G = row[pos:pos + 2 * m].reshape((m, 2))
-            pos += 2 * m
-            ax = math.sqrt(np.dot(x, x))
-            cxv = 0.0
-            if ax > 0.0:
-                cxv = np.dot(x, v) / ax
-                w = v - (cxv / ax) * x
-            else:
-                w = v.copy()
-            bv = math.sqrt(np.dot(w, w))
-            f1 = np.empty(n_out)
-            f2 = np.empty(n_out)
-            if ens == GAUSSIAN:
-                sc = sigma_w / math.sqrt(n_in)
-                for i in range(n_out):
-                    f1[i] = sc * G[i, 0]
-                    f2[i] = sc * G[i, 1]
-            else:
-                # Gram-Schmidt of the m x 2 Gaussian frame (positive diag(R): Haar)
-                n1 = 0.0
-                for i in range(m):
-                    n1 += G[i, 0] * G[i, 0]
-                n1 = math.sqrt(n1)
-                p = 0.0
-                for i in range(m):
-                    p += G[i, 0] * G[i, 1]
-                p /= n1
-                n2 = 0.0
-                for i in range(m):
-                    t = G[i, 1] - p * G[i, 0] / n1
-                    n2 += t * t
-                n2 = math.sqrt(n2)
-                for i in range(n_out):
-                    f1[i] = sigma_w * G[i, 0] / n1
-                    f2[i] = sigma_w * (G[i, 1] - p * G[i, 0] / n1) / n2
-            h = ax * f1
-            if has_bias:
-                for i in range(n_out):
-                    h[i] += sigma_b * row[pos + i]
-                pos += n_out
-            jv = cxv * f1 + bv * f2
-            x = np.empty(n_out)
-            d = np.empty(n_out)
-            _act(code, a, h, x, d)
-            v = d * jv
-            nv = math.sqrt(np.dot(v, v))
-            if nv == 0.0:
-                logr = -math.inf
-                break
-            v /= nv
-            logr += 2.0 * math.log(nv)
-        out[s] = logr
+        out[s] = _lognorm_one(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, draws[s])
 
 
 _HELPERS = ("_act", "_input", "_haar", "_weight", "_reorth", "_layer", "_accumulate",
-            "_run_layers", "_start", "_finish")
+            "_run_layers", "_start", "_finish", "_lognorm_one")
 _ENTRY = ("_batch", "_lognorm")
 
 

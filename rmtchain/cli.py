@@ -62,11 +62,18 @@ def _atomic_write(path, write, mode="wb"):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _save_figure(fig, path, dpi=150):
@@ -93,8 +100,8 @@ def _jsonable(x):
     return str(x)
 
 
-def _dumps(obj):
-    return json.dumps(_jsonable(obj), indent=2, allow_nan=False)
+def _dumps(obj, indent=2):
+    return json.dumps(_jsonable(obj), indent=indent, allow_nan=False)
 
 
 def _parse_width(text):
@@ -148,7 +155,8 @@ def _cmd_sample(args):
         if not plot_path.parent.is_dir():
             raise UsageError(f"argument --plot: directory {str(plot_path.parent)!r} does not exist")
     spec = rmtchain.sample_spectrum(chain, args.samples, rng=seed, method=args.method)
-    mom = spec.moments(args.moments)
+    with np.errstate(invalid="ignore", over="ignore"):  # m_k may overflow at depth: shown as inf
+        mom = spec.moments(args.moments)
     ls = spec.log_singular_values
     ratio = np.exp(_log_ratio_m2_m1sq(ls))
     rmean, rse = _mean_se(ratio)
@@ -169,7 +177,7 @@ def _cmd_sample(args):
                         "per_sample": mom.per_sample},
             "m2_over_m1_squared": {"per_sample": ratio, "mean": rmean, "stderr": rse},
         }
-        print(_dumps(record))
+        print(_dumps(record, indent=None))
     else:
         print(_sample_table(chain, spec, seed, args.method, top, bottom, mom, ratio, rmean, rse))
     if args.plot is not None:
@@ -215,6 +223,8 @@ def _sample_table(chain, spec, seed, method, top, bottom, mom, ratio, rmean, rse
         print("(one sample: no standard errors)", file=out)
     ks = ", ".join(f"m_{k} = {_pm(m, s, '.5g')}" for k, m, s in zip(mom.k, mom.mean, mom.stderr))
     print(f"\nmoments (mean ± standard error over samples): {ks}", file=out)
+    if not np.all(np.isfinite(mom.per_sample)):
+        print("(some m_k overflow float64; log singular values and m_2/m_1^2 are exact)", file=out)
     return out.getvalue().rstrip("\n")
 
 
@@ -270,8 +280,8 @@ def _cmd_demo(args):
           "s_1 = 1 gaussian, 0 orthogonal\n")
     setups = [("tanh", "orthogonal", sw_c, DEMO_SIGMA_B), ("tanh", "gaussian", sw_c, DEMO_SIGMA_B),
               ("relu", "orthogonal", math.sqrt(2.0), 0.0), ("relu", "gaussian", math.sqrt(2.0), 0.0)]
-    hdr = (f"{'phi':<6}{'weights':<12}{'median log s':>13}{'min log s':>11}{'m_1':>18}"
-           f"{'m_2/m_1^2':>20}{'theory':>9}")
+    hdr = (f"{'phi':<6}{'weights':<12}{'median log s':>13}{'min log s':>11}{'s = 0':>7}"
+           f"{'m_1':>16}{'m_2/m_1^2':>18}{'theory':>9}")
     print(hdr)
     print("-" * len(hdr))
     rows = []
@@ -284,34 +294,40 @@ def _cmd_demo(args):
         rm, rs = _mean_se(ratio)
         mu1, mu2 = _mu(phi, chain.q_input, 1), _mu(phi, chain.q_input, 2)
         theory = 1.0 + L * (mu2 / mu1**2 - 1.0 + (1.0 if weights == "gaussian" else 0.0))
-        med = float(np.median(spec.log_singular_values))
-        lo = float(spec.log_singular_values[:, -1].mean())
-        print(f"{phi:<6}{weights:<12}{med:>13.3f}{lo:>11.2f}{_pm(mom.mean[0], mom.stderr[0], '.3f'):>18}"
-              f"{_pm(rm, rs, '.3g'):>20}{theory:>9.3g}")
-        rows.append((phi, weights, spec, rm, rs, theory))
+        ls = spec.log_singular_values
+        finite = ls[np.isfinite(ls)]
+        zeros = 1.0 - finite.size / ls.size
+        print(f"{phi:<6}{weights:<12}{np.median(finite):>13.3f}{finite.min():>11.2f}"
+              f"{zeros:>7.0%}{_pm(mom.mean[0], mom.stderr[0], '.3f'):>16}"
+              f"{_pm(rm, rs, '.3g'):>18}{theory:>9.3g}")
+        rows.append((phi, weights, spec, rm, rs, theory, finite, zeros))
 
     fig, (a0, a1) = plt.subplots(1, 2, figsize=(11.5, 4.4), layout="constrained",
                                  gridspec_kw={"width_ratios": [1.6, 1]})
     colors = {"tanh orthogonal": "C0", "tanh gaussian": "C1", "relu orthogonal": "C2",
               "relu gaussian": "C3"}
-    lo = min(float(np.quantile(r[2].log_singular_values, 0.002)) for r in rows)
-    hi = max(float(r[2].log_singular_values.max()) for r in rows)
-    edges = np.linspace(lo, hi, 90)
-    for phi, weights, spec, *_ in rows:
-        from .plotting import plot_spectrum
+    from .plotting import plot_spectrum
 
+    lo = min(float(r[6].min()) for r in rows)
+    hi = max(float(r[6].max()) for r in rows)
+    edges = np.linspace(lo, hi, 90)
+    for phi, weights, spec, *_, zeros in rows:
+        label = f"{phi}, {weights}" + (f" ({zeros:.0%} of s exactly 0, not shown)" if zeros else "")
         plot_spectrum(spec, ax=a0, bins=edges, histtype="step", lw=1.6,
-                      color=colors[f"{phi} {weights}"], label=f"{phi}, {weights}")
+                      color=colors[f"{phi} {weights}"], label=label)
     a0.set_xlim(lo, hi)
     a0.set_yscale("log")
     a0.set_title(f"Jacobian spectra at depth {L}, width {n} ({S} samples each)", fontsize="medium")
+    a0.legend(fontsize="small", loc="upper left")
     x = np.arange(len(rows))
     a1.bar(x - 0.2, [r[3] for r in rows], 0.4, yerr=[r[4] for r in rows], capsize=3,
            color=[colors[f"{r[0]} {r[1]}"] for r in rows], label="sampled")
     a1.bar(x + 0.2, [r[5] for r in rows], 0.4, color="none", edgecolor="k", hatch="//",
            label=r"free probability ($n\to\infty$)")
     a1.set_xticks(x, [f"{r[0]}\n{r[1]}" for r in rows])
+    a1.axhline(1.0, color="k", lw=0.8, ls=":", label="isometry ($m_2/m_1^2 = 1$)")
     a1.set_yscale("log")
+    a1.set_ylim(0.8, None)
     a1.set_ylabel(r"$m_2/m_1^2$ of $JJ^\top$ (1 = isometry)")
     a1.set_title("spread of the spectrum", fontsize="medium")
     a1.legend(fontsize="small")
@@ -432,7 +448,8 @@ def _params(module, quick):
 
 
 def _is_current(paths, module_path, module, quick, params):
-    """True if the outputs exist and their provenance matches this run's inputs."""
+    """The stored provenance record if every output exists and it matches this run's inputs
+    (seed, quick flag, parameters, figure source hash); otherwise None."""
     if not all(p.exists() for p in paths.values()):
         return None
     try:
@@ -505,8 +522,9 @@ def _run_figure(stem, fdir, out, quick, force, replot):
         "files": {k: p.name for k, p in paths.items() if k != "json"},
     }
     _atomic_write(paths["json"], lambda f: f.write((_dumps(record) + "\n").encode()))
-    metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in agreement.items() if not isinstance(v, (dict, list)))
+    metrics = agreement.get("summary") or ", ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+        for k, v in agreement.items() if not isinstance(v, (dict, list)))
     print(f"{stem}: {'passed' if passed else 'FAILED'} in {runtime:.1f} s ({metrics}); "
           f"wrote {paths['png'].name}, {paths['data'].name}, {paths['json'].name}")
     return passed

@@ -17,6 +17,9 @@ from .nonlinearities import get_phi
 __all__ = ["gaussian_expectation", "length_map", "solve_q_star"]
 
 _QUAD_EPS = 1e-13
+_Z_MAX = 38.0
+#: |q^-1 F(q) - 1| below this is rounding, not a crossing of the fixed-point equation.
+_G_NOISE = 1e-10
 
 
 def gaussian_expectation(f, q, kinks=()):
@@ -28,8 +31,11 @@ def gaussian_expectation(f, q, kinks=()):
     if q == 0.0:
         return float(f(0.0))
     s = math.sqrt(q)
-    cuts = sorted({k / s for k in kinks})
-    edges = [-np.inf, *cuts, np.inf]
+    # |z| <= 38 holds all but exp(-722) of the mass; finite ends keep quad from sampling
+    # only the far tails of a piece (which missed the centre when a kink was far out).
+    # Fixed cuts at 0 and +-8 help quad resolve the Gaussian bulk on the long interval.
+    cuts = sorted({min(max(k / s, -_Z_MAX), _Z_MAX) for k in kinks} | {-8.0, 0.0, 8.0})
+    edges = [-_Z_MAX, *cuts, _Z_MAX]
     total = 0.0
     for lo, hi in zip(edges[:-1], edges[1:]):
         val, _ = integrate.quad(
@@ -58,19 +64,22 @@ def _q_star_cached(phi, sigma_w, sigma_b):
         return None
     grid = np.linspace(math.log(1e-12), math.log(1e8), 61)
     vals = np.array([g(x) for x in grid])
-    # start from q = 1 and follow the map's direction to the nearest fixed point
+    # Stable crossings (+ to -) between consecutive grid points whose |g| is above rounding.
+    sig = [i for i in range(len(grid)) if abs(vals[i]) > _G_NOISE]
+    brackets = [(i, j) for i, j in zip(sig[:-1], sig[1:]) if vals[i] > 0 > vals[j]]
+    # start from q = 1 and follow the map's direction to the nearest stable fixed point
     i1 = int(np.searchsorted(grid, 0.0))
-    if vals[i1] > 0:  # q grows from 1: next sign change above
-        idx = [i for i in range(i1, len(grid) - 1) if vals[i] > 0 >= vals[i + 1]]
-        if not idx:
+    if vals[i1] > 0:  # q grows from 1
+        above = [b for b in brackets if b[1] >= i1]
+        if not above:
             return None
-        i = idx[0]
+        i, j = above[0]
     else:
-        idx = [i for i in range(0, i1) if vals[i] > 0 >= vals[i + 1]]
-        if not idx:
+        below = [b for b in brackets if b[0] <= i1]
+        if not below:
             return None
-        i = idx[-1]
-    root = optimize.brentq(g, grid[i], grid[i + 1], xtol=1e-14, rtol=1e-14)
+        i, j = below[-1]
+    root = optimize.brentq(g, grid[i], grid[j], xtol=1e-14, rtol=1e-14)
     return math.exp(root)
 
 

@@ -40,13 +40,26 @@ def _sigmoid(h):
 
 
 @numba.njit(cache=True, fastmath=FASTMATH)
+def _dtanh(h):
+    """tanh'(h) = 4 e / (1 + e)^2, e = exp(-2|h|): no cancellation in 1 - tanh^2 at large |h|."""
+    e = math.exp(-2.0 * abs(h))
+    return 4.0 * e / ((1.0 + e) * (1.0 + e))
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
+def _dsigmoid(h):
+    """sigmoid'(h) = e / (1 + e)^2, e = exp(-|h|): accurate in both tails."""
+    e = math.exp(-abs(h))
+    return e / ((1.0 + e) * (1.0 + e))
+
+
+@numba.njit(cache=True, fastmath=FASTMATH)
 def _phi_dphi(code, a, h):
     """(phi(h), phi'(h)) for built-in ``code`` with parameter ``a``."""
     if code == LINEAR:
         return h, 1.0
     if code == TANH:
-        t = math.tanh(h)
-        return t, 1.0 - t * t
+        return math.tanh(h), _dtanh(h)
     if code == HARDTANH:
         if h >= 1.0:
             return 1.0, 0.0
@@ -64,8 +77,7 @@ def _phi_dphi(code, a, h):
     if code == ERF:
         return math.erf(h), _TWO_OVER_SQRT_PI * math.exp(-h * h)
     if code == SIGMOID:
-        s = _sigmoid(h)
-        return s, s * (1.0 - s)
+        return _sigmoid(h), _dsigmoid(h)
     if code == SELU:
         if h > 0.0:
             return _SELU_L * h, _SELU_L
@@ -77,7 +89,7 @@ def _phi_dphi(code, a, h):
         return h * cdf, cdf + h * pdf
     if code == SILU:
         s = _sigmoid(h)
-        return h * s, s + h * s * (1.0 - s)
+        return h * s, s + h * _dsigmoid(h)
     return math.nan, math.nan
 
 
@@ -85,13 +97,11 @@ def _phi_dphi(code, a, h):
 def _d2phi(code, a, h):
     """phi''(h) for built-in ``code`` (0 on the linear pieces of kinked phi)."""
     if code == TANH:
-        t = math.tanh(h)
-        return -2.0 * t * (1.0 - t * t)
+        return -2.0 * math.tanh(h) * _dtanh(h)
     if code == ERF:
         return -2.0 * h * _TWO_OVER_SQRT_PI * math.exp(-h * h)
     if code == SIGMOID:
-        s = _sigmoid(h)
-        return s * (1.0 - s) * (1.0 - 2.0 * s)
+        return _dsigmoid(h) * (1.0 - 2.0 * _sigmoid(h))
     if code == SELU:
         if h > 0.0:
             return 0.0
@@ -99,8 +109,7 @@ def _d2phi(code, a, h):
     if code == GELU:
         return _INV_SQRT_2PI * math.exp(-0.5 * h * h) * (2.0 - h * h)
     if code == SILU:
-        s = _sigmoid(h)
-        return s * (1.0 - s) * (2.0 + h * (1.0 - 2.0 * s))
+        return _dsigmoid(h) * (2.0 + h * (1.0 - 2.0 * _sigmoid(h)))
     if code in (LINEAR, HARDTANH, RELU, LEAKY_RELU):
         return 0.0
     return math.nan

@@ -44,7 +44,8 @@ class Spectrum:
     log_singular_values : (samples, min(n_0, n_L)) array
         log s_i of J per sample, descending. Finite for every nonzero singular value at any
         depth; an exact zero (rank lost where phi' = 0, or to a layer narrower than
-        min(n_0, n_L)) is -inf.
+        min(n_0, n_L)) is -inf. With ``method="plain"`` rank lost partway through the
+        product is not tracked, and such zeros come out as tiny finite values.
     method : str
         The accumulation that ran ("auto", "plain" or "qr"; theory/sampling.md (S.4)).
     seed : object
