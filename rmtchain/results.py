@@ -79,7 +79,8 @@ class Spectrum:
         kmax = check_count("kmax", kmax)
         k = np.arange(1, kmax + 1)
         n_out = self.chain.n_out
-        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+        with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+            # a sample with J = 0 has every log s = -inf: logsumexp gives -inf, m_k = 0
             logm = logsumexp(2.0 * k[None, :, None] * self.log_singular_values[:, None, :], axis=2)
             per = np.exp(logm - np.log(n_out))
         mean = per.mean(axis=0)
