@@ -5,7 +5,9 @@ depth, and set its spectrum beside theory. Conventions: theory/README.md.
 """
 
 from .chain import Chain
+from .free import SpectrumPrediction, predict_spectrum
 from .laws import FussCatalan, MarchenkoPastur, PointMass
+from .meanfield import MeanField, critical_point, critical_sigma_w, mean_field
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
 from .plotting import plot_spectrum
 from .results import Moments, Spectrum
@@ -17,12 +19,18 @@ __all__ = [
     "Chain",
     "FussCatalan",
     "MarchenkoPastur",
+    "MeanField",
     "Moments",
     "Nonlinearity",
     "PointMass",
     "Spectrum",
+    "SpectrumPrediction",
+    "critical_point",
+    "critical_sigma_w",
     "get_phi",
+    "mean_field",
     "plot_spectrum",
+    "predict_spectrum",
     "register_phi",
     "registered_phis",
     "sample_lognorm",

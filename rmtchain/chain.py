@@ -116,6 +116,33 @@ class Chain:
         else:
             object.__setattr__(self, "width", widths)
 
+    @classmethod
+    def critical(cls, depth, width, *, phi, weights="gaussian", q_star):
+        """A chain on the critical line chi1 = 1 with mean-field fixed point ``q_star``.
+
+        sigma_w = mu_1(q*)^(-1/2) and sigma_b^2 = q* - sigma_w^2 E[phi(sqrt(q*) z)^2]
+        (``rmtchain.meanfield.critical_point``, theory/meanfield.md (MF.3d)); the input sits
+        at the fixed point (``q0 = q_star``). Pennington, Schoenholz and Ganguli
+        (arXiv:1711.04735) use tanh and hardtanh with q* in {1/64, 1/2}.
+
+        Raises
+        ------
+        ValueError
+            If ``q_star`` is not a finite number > 0, or no sigma_b >= 0 puts ``phi`` on
+            the critical line with that q*; and as ``Chain`` does for the other arguments.
+
+        Examples
+        --------
+        >>> c = Chain.critical(10, 32, phi="relu", weights="orthogonal", q_star=0.5)
+        >>> round(c.sigma_w ** 2, 12), c.sigma_b, c.q_input
+        (2.0, 0.0, 0.5)
+        """
+        from .meanfield import critical_point
+
+        sigma_w, sigma_b = critical_point(phi, q_star)
+        return cls(depth, width, weights=weights, phi=phi, sigma_w=sigma_w, sigma_b=sigma_b,
+                   q0=q_star)
+
     @property
     def n_in(self):
         """Input width n_0."""

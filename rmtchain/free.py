@@ -1,0 +1,997 @@
+"""Free probability of the chain Jacobian: laws of phi'(h)^2, S-transforms, moment series
+and the density of lambda (eigenvalues of J J^T) in the large-width limit.
+
+Derivations and equation labels: theory/free.md (FP.1)-(FP.12). Conventions: THEORY.md
+(free probability) and theory/README.md. Sources: Pennington, Schoenholz, Ganguli
+arXiv:1711.04735 and arXiv:1802.09979.
+
+Layout (scipy.stats style): ``DerivativeLaw`` is the law of d = phi'(h)^2 (FP.1)-(FP.2);
+``s_transform_series`` composes the per-layer S-transforms (FP.3)-(FP.6) and
+``moment_series`` inverts their product (FP.7); ``_DensitySolver`` solves the branch-free
+equation (FP.8)-(FP.10) by complex Newton continuation; ``predict_spectrum`` returns a frozen
+``SpectrumPrediction``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, special
+
+from ._rng import check_count
+from .nonlinearities import get_phi
+
+__all__ = [
+    "DerivativeLaw",
+    "SpectrumPrediction",
+    "derivative_law",
+    "layer_lengths",
+    "moment_series",
+    "predict_spectrum",
+    "s_transform_series",
+    "series_reversion",
+]
+
+# --------------------------------------------------------------------------- quadrature
+#: Gauss-Legendre order per panel of the Gaussian quadrature (FP.1)
+_GL_ORDER = 40
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_ORDER)
+#: panel edges in z = h / sqrt(q); |z| > 14 carries < 1e-44 of the Gaussian mass. Panels
+#: 1/4 wide for |z| < 6: the node sum for M_D(w) (FP.2) must resolve 1/(w - d(h)) when w
+#: comes close to the support of d (measured: gelu at depth 1 loses 1.5e-3 of the mass with
+#: unit panels, 7e-8 with these)
+_Z_CUTS = (-14.0, -10.0, -8.0, *np.arange(-24, 25) / 4.0, 8.0, 10.0, 14.0)
+#: a length-map step smaller than this (relative) is rounding at a fixed point: q stays put
+_Q_SETTLE = 1e-12
+#: scale-invariant nonlinearities: the law of phi'(h)^2 does not depend on q
+_SCALE_FREE = ("linear", "relu", "leaky_relu")
+
+
+def _gauss_nodes(q, kinks=()):
+    """Nodes h and weights of E[f(h)], h ~ N(0, q): Gauss-Legendre panels in z = h/sqrt(q),
+    split at every kink (theory/free.md (FP.1)). Exact to rounding for smooth pieces."""
+    s = math.sqrt(q)
+    cuts = set(_Z_CUTS)
+    for k in kinks:
+        zk = k / s
+        if -_Z_CUTS[-1] < zk < _Z_CUTS[-1]:
+            cuts.add(zk)
+    edges = np.array(sorted(cuts))
+    a, b = edges[:-1, None], edges[1:, None]
+    z = (0.5 * (b - a) * _GL_X + 0.5 * (a + b)).ravel()
+    wz = (0.5 * (b - a) * _GL_W).ravel() * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return s * z, wz
+
+
+def _phi_values(nl, h, which):
+    return np.asarray(nl._evaluate(h, which), dtype=float)
+
+
+def layer_lengths(chain):
+    """Mean-field lengths q_1, ..., q_L of the chain's layers (theory/free.md (FP.5)).
+
+    q_l = sigma_w^2 r_l E[phi(sqrt(q_{l-1}) z)^2] + sigma_b^2 from q_0 = ``chain.q_input``,
+    with r_l = n_{l-1}/n_l for an expanding orthogonal layer (orthonormal columns) and 1
+    otherwise (theory/meanfield.md (MF.1)).
+
+    Returns
+    -------
+    ndarray, shape (L,)
+
+    Raises
+    ------
+    ValueError
+        If the length map overflows (q_l grows past the float range) or reaches 0.
+    """
+    nl = chain.phi
+    L = chain.depth
+    out = np.empty(L)
+    q = chain.q_input
+    sw2, sb2 = chain.sigma_w**2, chain.sigma_b**2
+    n = chain.widths
+    cache = {}
+    for l in range(L):
+        r = n[l] / n[l + 1] if (chain.weights == "orthogonal" and n[l + 1] > n[l]) else 1.0
+        key = (q, r)
+        if key not in cache:
+            h, wz = _gauss_nodes(q, nl.kinks)
+            cache[key] = sw2 * r * float(np.dot(wz, _phi_values(nl, h, 0) ** 2)) + sb2
+        q_new = cache[key]
+        if not math.isfinite(q_new) or q_new <= 0.0:
+            raise ValueError(
+                f"the length map of phi={nl} with sigma_w={chain.sigma_w}, "
+                f"sigma_b={chain.sigma_b} leaves (0, inf) at layer {l + 1} (q = {q_new})")
+        # settle exactly on a fixed point once reached (rounding-level changes only)
+        if abs(q_new - q) <= _Q_SETTLE * q:
+            q_new = q
+        out[l] = q_new
+        q = q_new
+    return out
+
+
+# --------------------------------------------------------------------------- law of d
+@dataclass(frozen=True)
+class DerivativeLaw:
+    """The law of d = phi'(h)^2, h ~ N(0, q), as weighted points (values, probs).
+
+    Atoms of d (relu, hardtanh, linear, leaky_relu, the h > 0 half of selu) are exact points;
+    a continuous part is represented by Gauss-Legendre nodes in h (theory/free.md (FP.1)).
+
+    Attributes
+    ----------
+    phi : Nonlinearity
+    q : float
+        Variance of h.
+    values, probs : ndarray
+        Points of d and their weights (summing to 1 up to rounding).
+    n_atoms : int
+        The first ``n_atoms`` entries are exact atoms; the rest are quadrature nodes.
+    bernoulli_p : float or None
+        p when d is Bernoulli on {0, 1} with P(d = 1) = p (relu 1/2, hardtanh
+        erf(1/sqrt(2q)), linear 1) (FP.2).
+    """
+
+    phi: object
+    q: float
+    values: np.ndarray = field(repr=False)
+    probs: np.ndarray = field(repr=False)
+    n_atoms: int = 0
+    bernoulli_p: float | None = None
+
+    @property
+    def max(self):
+        """The largest value of d with positive weight (the right end of its support)."""
+        return float(np.max(self.values[self.probs > 0]))
+
+    @property
+    def atoms(self):
+        """Exact atoms of d: list of (value, probability)."""
+        return [(float(v), float(p)) for v, p in
+                zip(self.values[:self.n_atoms], self.probs[:self.n_atoms]) if p > 0]
+
+    def moments(self, kmax):
+        """mu_k = E[d^k], k = 1..kmax (FP.1)."""
+        kmax = check_count("kmax", kmax)
+        k = np.arange(1, kmax + 1)
+        with np.errstate(under="ignore"):
+            return (self.probs[None, :] * self.values[None, :] ** k[:, None]).sum(axis=1)
+
+    def m_transform(self, w):
+        """x = M_D(w) = E[d / (w - d)] and dx/dw at complex w (FP.2), vectorised."""
+        x, _, dx = self.m_transform_1p(w)
+        return x, dx
+
+    def m_transform_1p(self, w):
+        """(x, 1 + x, dx/dw) with 1 + x = w E[1 / (w - d)] summed directly, so it keeps
+        full relative precision where x -> -1 (lambda -> 0) (FP.2)."""
+        w = np.asarray(w, dtype=complex)
+        diff = w[..., None] - self.values
+        g = self.probs / diff
+        t = g * self.values
+        return t.sum(axis=-1), w * g.sum(axis=-1), -(t / diff).sum(axis=-1)
+
+
+def _bernoulli(nl, q, p):
+    vals = np.array([1.0, 0.0])
+    probs = np.array([p, 1.0 - p])
+    return DerivativeLaw(nl, q, vals, probs, 2, p)
+
+
+@functools.lru_cache(maxsize=512)
+def _derivative_law_cached(nl, q):
+    name = nl.name
+    if name == "linear":
+        return DerivativeLaw(nl, q, np.array([1.0]), np.array([1.0]), 1, 1.0)
+    if name == "relu":
+        return _bernoulli(nl, q, 0.5)
+    if name == "hardtanh":
+        return _bernoulli(nl, q, float(special.erf(1.0 / math.sqrt(2.0 * q))))
+    if name == "leaky_relu":
+        a2 = nl.param**2
+        if a2 == 0.0:
+            return _bernoulli(nl, q, 0.5)
+        return DerivativeLaw(nl, q, np.array([1.0, a2]), np.array([0.5, 0.5]), 2, None)
+    h, wz = _gauss_nodes(q, nl.kinks)
+    d = _phi_values(nl, h, 1) ** 2
+    if name == "selu":  # h > 0: phi' = const, an atom of mass 1/2
+        pos = h > 0.0
+        lam2 = float(nl.dphi(1.0)) ** 2
+        cont = wz[~pos] * (0.5 / wz[~pos].sum())
+        return DerivativeLaw(nl, q, np.concatenate(([lam2], d[~pos])),
+                             np.concatenate(([0.5], cont)), 1, None)
+    return DerivativeLaw(nl, q, d, wz / wz.sum(), 0, None)
+
+
+def derivative_law(phi, q):
+    """The law of d = phi'(h)^2 with h ~ N(0, q) (theory/free.md (FP.1), (FP.2)).
+
+    Parameters
+    ----------
+    phi : str or Nonlinearity
+    q : float
+        Variance of h (finite, > 0).
+
+    Returns
+    -------
+    DerivativeLaw
+    """
+    nl = get_phi(phi)
+    q = _positive("q", q)
+    if nl.name in _SCALE_FREE:
+        q = 1.0
+    return _derivative_law_cached(nl, q)
+
+
+def _positive(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0.0:
+        raise ValueError(f"{name} must be finite and > 0, got {value}")
+    return value
+
+
+# --------------------------------------------------------------------------- power series
+def _mul(a, b):
+    """Product of two truncated power series of the same length."""
+    n = len(a)
+    return np.convolve(a, b)[:n]
+
+
+def series_reversion(f):
+    """Compositional inverse g of f (f[0] = 0, f[1] != 0): f(g(z)) = z, truncated.
+
+    Coefficients one order at a time (theory/free.md (FP.7)): with powers of g kept up to
+    the current order, [z^n] f(g(z)) = f[1] g[n] + (terms in g[1..n-1]).
+    """
+    f = np.asarray(f, dtype=float)
+    n = len(f)
+    g = np.zeros(n)
+    if n < 2:
+        return g
+    g[1] = 1.0 / f[1]
+    for order in range(2, n):
+        # [z^order] of sum_{j>=2} f[j] g^j with g known to order - 1 (g[order] enters only j=1)
+        acc = 0.0
+        p = g.copy()
+        p[order:] = 0.0
+        power = p.copy()
+        for j in range(2, order + 1):
+            power = _mul(power, p)
+            acc += f[j] * power[order]
+        g[order] = -acc / f[1]
+    return g
+
+
+def _s_from_moments(mu_hat):
+    """S-transform series of a law with normalised moments mu_hat (mu_hat[0] = m_1 = 1).
+
+    psi(z) = sum_k mu_hat_k z^k, chi = psi^{-1}, S = chi (1 + z) / z (FP.3). Returns the
+    coefficients s_0..s_{K-1} of S (s_0 = 1)."""
+    K = len(mu_hat)
+    psi = np.concatenate(([0.0], mu_hat))
+    chi = series_reversion(psi)  # length K + 1
+    c = chi[1:]  # chi(z)/z, length K
+    return c + np.concatenate(([0.0], c[:-1]))  # (1 + z) chi / z
+
+
+def _layer_geometry(chain):
+    """Per layer (c_l = n_l / n_{l-1}, kind) with kind in {"gauss", "orth_expand", "orth"}."""
+    n = chain.widths
+    out = []
+    for l in range(chain.depth):
+        c = n[l + 1] / n[l]
+        if chain.weights == "gaussian":
+            out.append((c, "gauss"))
+        else:
+            out.append((c, "orth_expand" if c > 1.0 else "orth"))
+    return out
+
+
+def s_transform_series(chain, order, *, lengths=None):
+    """S-transform of J J^T (normalised by n_L) as (log m_1, coefficients of S_hat).
+
+    S_{JJ^T}(z) = S_hat(z) / m_1 with S_hat(0) = 1, composed layer by layer (FP.4)-(FP.6):
+    T_0 = 1, T_l(z) = S_{D_l^2}(z) F_l(z) T_{l-1}(c_l z) with c_l = n_l / n_{l-1} and
+    F_l = 1/(sigma_w^2 (1 + c_l z)) (Gaussian), c_l (1 + z)/(sigma_w^2 (1 + c_l z))
+    (orthogonal, c_l > 1), 1/sigma_w^2 (orthogonal, c_l <= 1).
+
+    Parameters
+    ----------
+    chain : Chain
+    order : int
+        Number of coefficients (>= 1) of S_hat to return.
+
+    Returns
+    -------
+    log_m1 : float
+    s_hat : ndarray, shape (order,)
+    """
+    order = check_count("order", order)
+    q = layer_lengths(chain) if lengths is None else lengths
+    nl = chain.phi
+    sw2 = chain.sigma_w**2
+    K = order
+    T = np.zeros(K)
+    T[0] = 1.0
+    log_m1 = 0.0
+    kk = np.arange(K)
+    cache = {}
+    for l, (c, kind) in enumerate(_layer_geometry(chain)):
+        law = derivative_law(nl, q[l])
+        key = id(law)
+        if key not in cache:
+            mu = law.moments(K)
+            if mu[0] <= 0.0:
+                raise ValueError(f"phi'(h)^2 vanishes almost surely at layer {l + 1}")
+            cache[key] = (math.log(mu[0]), _s_from_moments(mu / mu[0] ** np.arange(1, K + 1)))
+        log_mu1, s_d = cache[key]
+        T = T * c**kk  # T_{l-1}(c z)
+        if kind == "gauss":
+            F = (-c) ** kk  # 1 / (1 + c z)
+            log_f0 = 0.0
+        elif kind == "orth_expand":
+            F = _mul(np.concatenate(([1.0, 1.0], np.zeros(max(0, K - 2))))[:K], (-c) ** kk)
+            log_f0 = math.log(c)
+        else:
+            F = np.zeros(K)
+            F[0] = 1.0
+            log_f0 = 0.0
+        T = _mul(_mul(T, s_d), F)
+        log_m1 += math.log(sw2) + log_mu1 - log_f0
+    return log_m1, T
+
+
+def moment_series(chain, kmax, *, lengths=None):
+    """Moments m_1..m_kmax of J J^T from the product of S-transforms (FP.7).
+
+    psi(z) = sum m_k z^k is the compositional inverse of chi(z) = z S(z) / (1 + z). Computed
+    for lambda / m_1 (S_hat) and rescaled by m_1^k in logs, so deep chains do not overflow
+    before the end (inf past the float range).
+
+    Returns
+    -------
+    log_m1 : float
+    m_hat : ndarray, shape (kmax,)
+        m_k / m_1^k.
+    """
+    kmax = check_count("kmax", kmax)
+    log_m1, s_hat = s_transform_series(chain, kmax, lengths=lengths)
+    # chi_hat(z) = z S_hat(z) / (1 + z)
+    geo = (-1.0) ** np.arange(kmax)
+    chi = np.concatenate(([0.0], _mul(s_hat, geo)))
+    psi = series_reversion(chi)
+    return log_m1, psi[1:]
+
+
+# --------------------------------------------------------------------------- density
+#: Newton: relative step below which a root is converged
+_NEWTON_TOL = 1e-14
+_NEWTON_MAXITER = 60
+_EPS = float(np.finfo(float).eps)
+#: Im w / |w| below this counts as a real root (outside the bulk)
+_REAL_TOL = 1e-9
+#: the integrand -Im x / pi of the mass in log lambda below this is the end of the bulk
+_TAIL_TOL = 1e-18
+_PANEL = np.polynomial.legendre.leggauss(20)
+
+
+class _ContinuationError(RuntimeError):
+    """The root continuation lost the branch (several bulk components, or none found)."""
+
+
+class _DensitySolver:
+    """Branch-free density of a square chain whose layers share one law of d (FP.8)-(FP.11).
+
+    Unknown w (Im w > 0 in the bulk); x = M_D(w); the equation is
+    Phi(w) = L log(sigma_w^2 w) + (L - 1) log x + a log(1 + x) = t = log lambda,
+    a = 1 (Gaussian) or 1 - L (orthogonal). rho(lambda) = -Im x / (pi lambda), so the mass
+    in t is -Im x / pi dt.
+    """
+
+    def __init__(self, law, depth, sigma_w, weights):
+        self.law = law
+        self.L = depth
+        self.a = 1.0 if weights == "gaussian" else 1.0 - depth
+        self.log_s2 = 2.0 * math.log(sigma_w)
+        self.dmax = law.max
+        self._edge()
+        self._table()
+
+    # Phi and its derivative (FP.9)
+    def phi(self, w):
+        x, x1, dx = self.law.m_transform_1p(w)
+        L, a = self.L, self.a
+        val = L * (self.log_s2 + np.log(w)) + (L - 1) * np.log(x) + a * np.log(x1)
+        der = L / w + ((L - 1) / x + a / x1) * dx
+        return val, der, x
+
+    def _phi_real(self, s):
+        """Phi at real w = dmax + exp(s) (> max d), where it is real."""
+        v, _, _ = self.phi(np.array([self.dmax + math.exp(s)], dtype=complex))
+        return float(v[0].real)
+
+    def _edge(self):
+        """Right edge: min of Phi over real w > max d (FP.10), in s = log(w - max d)."""
+        grid = np.linspace(-30.0, 12.0 + math.log(self.dmax + 1.0), 300)
+        vals = np.array([self._phi_real(s) for s in grid])
+        i = int(np.argmin(vals))
+        if i == 0 or vals[0] - vals[i] <= 1e-9 * (1.0 + abs(vals[i])):  # minimum at w -> max d (orthogonal atom at the top): the edge is a
+            # critical point of |z(w)| in a gap between the atoms of d (FP.10)
+            self._edge_in_gap()
+            return
+        else:
+            lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+            res = optimize.minimize_scalar(self._phi_real, bracket=(lo, grid[i], hi),
+                                           tol=1e-12)
+            self.s_edge = float(res.x)
+        self.w_edge = self.dmax + math.exp(self.s_edge)
+        self.t_edge = self._phi_real(self.s_edge)
+        # Phi'' at the edge, by differences of Phi' (real there)
+        h = 1e-4 * (self.w_edge - self.dmax)
+        _, d1, _ = self.phi(np.array([self.w_edge + h, self.w_edge - h], dtype=complex))
+        self.phi2 = float((d1[0] - d1[1]).real / (2.0 * h))
+
+    def _log_abs_z(self, w):
+        x, x1, _ = self.law.m_transform_1p(np.array([w + 0j]))
+        if x[0] == 0 or x1[0] == 0:
+            return math.inf
+        return float(self.L * (self.log_s2 + math.log(w)) + (self.L - 1) * math.log(abs(x[0]))
+                     + self.a * math.log(abs(x1[0])))
+
+    def _edge_in_gap(self):
+        if self.law.n_atoms != len(self.law.values):
+            raise NotImplementedError(
+                "the upper edge of an orthogonal chain whose law of phi'(h)^2 mixes an atom "
+                "at its maximum with a continuous part is not implemented")
+        v = np.unique(self.law.values[self.law.probs > 0])
+        best = None
+        for lo, hi in zip(v[:-1], v[1:]):
+            lo = max(lo, 0.0)
+            gs = lo + (hi - lo) * (0.5 + 0.5 * np.tanh(np.linspace(-11, 11, 401)))
+            gs = gs[(gs > lo) & (gs < hi)]
+            vals = np.array([self._log_abs_z(g) for g in gs])
+            for j in range(1, len(gs) - 1):
+                noise = 1e-11 * (1.0 + abs(vals[j]))
+                if vals[j] < vals[j - 1] - noise and vals[j] < vals[j + 1] - noise:
+                    res = optimize.minimize_scalar(
+                        self._log_abs_z, bounds=(gs[j - 1], gs[j + 1]), method="bounded",
+                        options={"xatol": 1e-14 * gs[j]})
+                    if best is None or res.fun > best[1]:
+                        best = (float(res.x), float(res.fun))
+        if best is None:
+            # no critical point: the edge is the limit w -> max d, where the density
+            # diverges (e.g. relu orthogonal with L (1 - p) = 1); start far from the axis
+            self.w_edge = self.dmax
+            self.t_edge = self.L * (self.log_s2 + math.log(self.dmax))
+            self.phi2 = None
+            return
+        self.w_edge, self.t_edge = best
+        gap = min(abs(self.w_edge - v) for v in self.law.values)
+        h = 1e-4 * gap
+        _, d1, _ = self.phi(np.array([self.w_edge + h, self.w_edge - h], dtype=complex))
+        self.phi2 = float((d1[0] - d1[1]).real / (2.0 * h))
+
+    def start_far(self, t):
+        """Continuation from large Im z down to the real axis (THEORY.md): at
+        z = lambda + i eta with eta >> lambda, M(z) ~ m_1/z so w ~ mu_1 z / m_1; then eta is
+        halved until it is below rounding, keeping the root nearest the previous one."""
+        lam = math.exp(t)
+        mu1 = float(self.law.moments(1)[0])
+        log_m1 = self.L * (self.log_s2 + math.log(mu1))
+        eta = 1e3 * lam
+        z = complex(lam, eta)
+        w = mu1 * z * math.exp(-log_m1)
+        while True:
+            target = complex(math.log(abs(z)), math.atan2(z.imag, z.real))
+            w, _, _ = self.newton(target, w)
+            if eta < 1e-15 * lam:
+                return w
+            eta *= 0.5
+            z = complex(lam, eta)
+
+    def newton(self, t, w0):
+        """Solve Phi(w) = t (real) from w0; returns (w, x, ok)."""
+        w = complex(w0)
+        for _ in range(_NEWTON_MAXITER):
+            v, d, x = self.phi(np.array([w]))
+            step = (v[0] - t) / d[0]
+            # damp steps that would cross the real axis or more than halve |w|
+            while abs(step) > 0.5 * abs(w) or (w - step).imag <= 0.0 < w.imag:
+                step *= 0.5
+                if abs(step) < 1e-300:
+                    break
+            w = w - step
+            # converged: a relative step at rounding, or a residual at the rounding level
+            # of Phi (near an edge Phi' -> 0 and steps only chase that rounding)
+            noise = 8.0 * _EPS * (abs(t) + self.L * (abs(self.log_s2) + abs(math.log(abs(w))))
+                                  + abs(self.a) + self.L)
+            if abs(step) <= _NEWTON_TOL * abs(w) or abs(v[0] - t) <= noise:
+                v, d, x = self.phi(np.array([w]))
+                return w, complex(x[0]), True
+        return w, complex(x[0]), False
+
+    def start(self, t):
+        """Initial guess just inside the right edge: Phi ~ t_e + Phi'' (w - w_e)^2 / 2."""
+        if self.phi2 is None or not self.phi2 > 0:
+            return self.start_far(t)
+        return self.w_edge + 1j * math.sqrt(max(2.0 * (self.t_edge - t) / self.phi2, 0.0))
+
+    def _table(self):
+        """March from the right edge down in s = sqrt(t_edge - t) over Gauss-Legendre panels,
+        storing roots and the per-panel mass (FP.11). Stops where the integrand is
+        negligible or at a lower edge (Im w -> 0)."""
+        xs, ws = _PANEL
+        nodes_s, nodes_w, nodes_int = [], [], []
+        panels = []  # (s0, s1, mass)
+        s0 = 0.0
+        h = 0.02 * math.sqrt(max(self.L, 1))
+        w_prev = None
+        total = 0.0
+        self.s_lower = None
+        for _ in range(4000):
+            s1 = s0 + h
+            svals = s0 + 0.5 * h * (xs + 1.0)
+            roots, ok = [], True
+            guess = w_prev
+            for sv in svals:
+                t = self.t_edge - sv * sv
+                g = self.start(t) if guess is None or sv * sv < 1e-6 else guess
+                w, x, conv = self.newton(t, g)
+                if not conv or w.imag <= _REAL_TOL * abs(w) or abs(w - g) > 0.5 * abs(g):
+                    ok = False
+                    break
+                roots.append((w, x))
+                guess = w
+            if not ok:
+                if h < 1e-8:
+                    # lower edge reached: locate it by bisection and close the bulk
+                    self._close_lower(s0, w_prev, panels, nodes_s, nodes_w, nodes_int)
+                    break
+                h *= 0.25
+                continue
+            integ = np.array([-x.imag / math.pi * 2.0 * sv for sv, (_, x) in zip(svals, roots)])
+            mass = 0.5 * h * float(np.dot(ws, integ))
+            panels.append((s0, s1, mass))
+            nodes_s.extend(svals)
+            nodes_w.extend(w for w, _ in roots)
+            nodes_int.extend(integ)
+            total += mass
+            w_prev = roots[-1][0]
+            s0 = s1
+            if integ[-1] < _TAIL_TOL and integ[-1] <= integ[0] and total > 0:
+                break
+            h = min(h * 1.6, 2.0 + 0.1 * s0)
+        self.panels = panels
+        self.nodes_s = np.array(nodes_s)
+        self.nodes_w = np.array(nodes_w)
+        self.nodes_int = np.array(nodes_int)
+        self.s_end = panels[-1][1] if panels else 0.0
+        self.bulk_mass = float(sum(p[2] for p in panels))
+
+    def _close_lower(self, s0, w_prev, panels, nodes_s, nodes_w, nodes_int):
+        """Bisect for the lower edge s_lower beyond s0 and add the last piece in u with
+        t = t_lower + u^2 (the square-root edge) (FP.10)."""
+        if w_prev is None:
+            raise _ContinuationError("no root found next to the upper edge")
+        lo, hi = s0, s0 + 1e-8
+        # widen hi until failure
+        step = 1e-6
+        w_lo = w_prev
+        while True:
+            t = self.t_edge - hi * hi
+            w, x, conv = self.newton(t, w_lo)
+            if not conv or w.imag <= _REAL_TOL * abs(w):
+                break
+            lo, w_lo = hi, w
+            hi += step
+            step *= 2.0
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            w, x, conv = self.newton(self.t_edge - mid * mid, w_lo)
+            if conv and w.imag > _REAL_TOL * abs(w):
+                lo, w_lo = mid, w
+            else:
+                hi = mid
+        self.s_lower = 0.5 * (lo + hi)
+        # the piece from s0 to s_lower in u = sqrt(t - t_lower)
+        t_low = self.t_edge - self.s_lower**2
+        t0 = self.t_edge - s0 * s0
+        U = math.sqrt(max(t0 - t_low, 0.0))
+        xs, ws = _PANEL
+        uvals = 0.5 * U * (xs + 1.0)
+        guess = w_lo
+        vals = []
+        for u in uvals:  # from the lower edge upwards
+            w, x, conv = self.newton(t_low + u * u, guess)
+            guess = w
+            vals.append(-x.imag / math.pi * 2.0 * u)
+        mass = 0.5 * U * float(np.dot(ws, vals))
+        panels.append((s0, self.s_lower, mass))
+
+    # -- evaluation at user points ------------------------------------------------------
+    def solve_t(self, t):
+        """x at log lambda = t (array), 0 imaginary part outside the bulk. Returns complex x
+        (nan where lambda is outside the bulk)."""
+        t = np.asarray(t, dtype=float)
+        out = np.full(t.shape, np.nan + 0j)
+        s = np.sqrt(np.maximum(self.t_edge - t, 0.0))
+        inside = t < self.t_edge
+        if self.s_lower is not None:
+            inside &= s < self.s_lower
+        order = np.argsort(s[inside])
+        idx = np.flatnonzero(inside)[order]
+        for i in idx:
+            si = s[i]
+            if len(self.nodes_s) == 0 or si <= self.nodes_s[0]:
+                g = self.start(t[i])
+            elif si <= self.nodes_s[-1]:
+                j = int(np.argmin(np.abs(self.nodes_s - si)))
+                g = self.nodes_w[j]
+            else:
+                g = self._march(si)
+            w, x, conv = self.newton(t[i], g)
+            if conv and w.imag > 0:
+                out[i] = x
+        return out
+
+    def _march(self, s_target):
+        """Continue past the table's last node to s_target (deep tails)."""
+        s = self.nodes_s[-1]
+        w = self.nodes_w[-1]
+        h = max(s_target - s, 0.0)
+        while s < s_target:
+            st = min(s + h, s_target)
+            w_new, _, conv = self.newton(self.t_edge - st * st, w)
+            if conv and w_new.imag > 0 and abs(w_new - w) < 0.5 * abs(w):
+                s, w = st, w_new
+                h *= 2.0
+            else:
+                h *= 0.5
+                if h < 1e-10:
+                    break
+        return w
+
+    def mass_above(self, t):
+        """Bulk mass of lambda > e^t (FP.11), by the panel table and one partial panel."""
+        s = math.sqrt(max(self.t_edge - t, 0.0))
+        if s <= 0.0:
+            return 0.0
+        acc = 0.0
+        for s0, s1, m in self.panels:
+            if s >= s1:
+                acc += m
+                continue
+            if s > s0:
+                acc += self._partial(s0, s)
+            return acc
+        return acc
+
+    def _partial(self, s0, s1):
+        xs, ws = _PANEL
+        svals = s0 + 0.5 * (s1 - s0) * (xs + 1.0)
+        vals = []
+        for sv in svals:
+            t = self.t_edge - sv * sv
+            x = self.solve_t(np.array([t]))[0]
+            vals.append(0.0 if np.isnan(x) else -x.imag / math.pi * 2.0 * sv)
+        return 0.5 * (s1 - s0) * float(np.dot(ws, vals))
+
+    def bulk_moments(self, kmax):
+        """int lambda^k rho over the bulk: sum over table nodes of e^{k t} (-Im x / pi)
+        dt, as ratios m_k / e^{k t_edge} to avoid overflow. Accurate only without a lower
+        edge piece (which is added with the same rule)."""
+        xs, ws = _PANEL
+        out = np.zeros(kmax)
+        k = np.arange(1, kmax + 1)
+        pos = 0
+        for s0, s1, m in self.panels:
+            n = len(xs)
+            if pos + n <= len(self.nodes_s) and np.isclose(self.nodes_s[pos], s0 + 0.5 * (s1 - s0) * (xs[0] + 1.0)):
+                sv = self.nodes_s[pos:pos + n]
+                integ = self.nodes_int[pos:pos + n]
+                pos += n
+                wts = 0.5 * (s1 - s0) * ws
+                out += (wts * integ * np.exp(-np.outer(k, sv * sv))).sum(axis=1)
+            else:  # the lower-edge piece
+                t_low = self.t_edge - s1 * s1
+                U = math.sqrt(max(s1 * s1 - s0 * s0, 0.0))
+                uvals = 0.5 * U * (xs + 1.0)
+                x = self.solve_t(t_low + uvals**2 + 0.0)
+                integ = np.where(np.isnan(x), 0.0, -x.imag / math.pi * 2.0 * uvals)
+                wts = 0.5 * U * ws
+                tt = t_low + uvals**2 - self.t_edge
+                out += (wts * integ * np.exp(np.outer(k, tt))).sum(axis=1)
+        return out
+
+
+class _EmptyBulk:
+    """Stand-in solver when the atoms carry all the mass (linear orthogonal chains)."""
+
+    def __init__(self, atoms):
+        top = max(loc for loc, _ in atoms)
+        self.t_edge = math.log(top) if top > 0 else -math.inf
+        self.s_lower = 0.0
+        self.bulk_mass = 0.0
+        self.empty = True
+
+    def solve_t(self, t):
+        return np.full(np.shape(t), np.nan + 0j)
+
+    def mass_above(self, t):
+        return 0.0
+
+    def bulk_moments(self, kmax):
+        return np.zeros(kmax)
+
+
+# --------------------------------------------------------------------------- result
+def _as_points(name, lam):
+    if isinstance(lam, (str, bytes)):
+        raise ValueError(f"{name} must be a real number or array of real numbers, got {lam!r}")
+    try:
+        arr = np.asarray(lam)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{name} must be a real number or array of real numbers: {exc}") from None
+    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must be a real number or array of real numbers, "
+                         f"got dtype {arr.dtype}")
+    arr = arr.astype(float)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} must not contain NaN")
+    return arr
+
+
+@dataclass(frozen=True)
+class SpectrumPrediction:
+    """Large-width prediction for the spectrum of J J^T (``predict_spectrum``).
+
+    Attributes
+    ----------
+    chain : Chain
+        The specification predicted.
+    lengths : ndarray, shape (L,)
+        Mean-field q_1..q_L used for the layers' laws of phi'(h)^2 (FP.5).
+    log_m1 : float
+        log of the first moment m_1 (may exceed the float range in m_1 itself).
+    atoms : list of (float, float)
+        Point masses (location, mass) (FP.12): the mass P(d = 0) at 0 (relu, hardtanh); for
+        orthogonal weights also max(0, 1 - L P(d != v)) at (sigma_w^2 v)^L for each atom v > 0
+        of d.
+    support : (float, float)
+        Lower and upper edge of the absolutely continuous part (FP.10).
+    max_eigenvalue : float
+        The largest point of the support including atoms.
+    mass_below_min_float : float
+        Bulk mass below the smallest positive float (deep Gaussian chains, FP.11).
+
+    Notes
+    -----
+    ``moments`` works for every chain (rectangular widths and layer-dependent q_l included)
+    by the S-transform product (FP.4)-(FP.7). The density, ``cdf``, ``support`` and
+    ``singular_value_pdf`` need a square chain whose layers share one law of d (the input at
+    the fixed point q*, or a scale-free phi); otherwise they raise NotImplementedError.
+    """
+
+    chain: object
+    lengths: np.ndarray = field(repr=False)
+    log_m1: float
+    atoms: list
+    _density: tuple = field(repr=False, compare=False, default=None)
+    _cache: dict = field(repr=False, compare=False, default_factory=dict)
+
+    # -- moments -----------------------------------------------------------------------
+    def moments(self, kmax, *, method="series"):
+        """m_1..m_kmax = normalised-trace moments of J J^T in the large-width limit.
+
+        Parameters
+        ----------
+        kmax : int
+            Highest order (>= 1).
+        method : {"series", "density"}
+            "series": exact power-series inversion of the S-transform product (FP.7);
+            "density": the integral of lambda^k against the density plus the atoms (FP.11)
+            (square chains with one law of d only; quadrature accuracy ~1e-10).
+
+        Returns
+        -------
+        ndarray, shape (kmax,)
+        """
+        kmax = check_count("kmax", kmax)
+        if method == "series":
+            _, m_hat = moment_series(self.chain, kmax, lengths=self.lengths)
+            k = np.arange(1, kmax + 1)
+            with np.errstate(over="ignore", under="ignore"):
+                return np.exp(k * self.log_m1) * m_hat
+        if method == "density":
+            sol = self._need_solver()
+            k = np.arange(1, kmax + 1)
+            with np.errstate(over="ignore", under="ignore"):
+                bulk = sol.bulk_moments(kmax) * np.exp(k * sol.t_edge)
+                at = sum(m * np.power(loc, k, dtype=float) for loc, m in self.atoms)
+            return bulk + at
+        raise ValueError(f"method must be 'series' or 'density', got {method!r}")
+
+    # -- density -----------------------------------------------------------------------
+    def _need_solver(self):
+        """The density solver, built on first use (moments alone never need it)."""
+        if "solver" in self._cache:
+            return self._cache["solver"]
+        if self._density is None:
+            raise NotImplementedError(
+                "the density needs a square chain of depth >= 2 (depth 1 for Gaussian "
+                "weights) whose layers share one law of phi'(h)^2 (input at the fixed point "
+                "q*, or linear/relu/leaky_relu); moments() works for every chain")
+        law, atoms = self._density
+        if 1.0 - sum(m for _, m in atoms) <= 1e-14:
+            solver = _EmptyBulk(atoms)
+        else:
+            ch = self.chain
+            try:
+                solver = _DensitySolver(law, ch.depth, ch.sigma_w, ch.weights)
+            except _ContinuationError as exc:
+                raise NotImplementedError(f"density continuation failed: {exc}") from None
+        self._cache["solver"] = solver
+        return solver
+
+    @property
+    def unresolved_mass(self):
+        """1 - (bulk mass found + atoms): nonzero when the bulk has several components and
+        the continuation found only the top one (e.g. leaky_relu at depth 1-2)."""
+        sol = self._need_solver()
+        return 1.0 - sol.bulk_mass - sum(m for _, m in self.atoms)
+
+    @property
+    def support(self):
+        sol = self._need_solver()
+        if getattr(sol, "empty", False):
+            loc = max(loc for loc, _ in self.atoms)
+            return (loc, loc)
+        upper = math.exp(sol.t_edge)
+        if sol.s_lower is None:
+            lower = 0.0
+        else:
+            lower = math.exp(sol.t_edge - sol.s_lower**2)
+        return (lower, upper)
+
+    @property
+    def max_eigenvalue(self):
+        top = self.support[1]
+        for loc, m in self.atoms:
+            if m > 0:
+                top = max(top, loc)
+        return top
+
+    @property
+    def mass_below_min_float(self):
+        sol = self._need_solver()
+        tiny = math.log(np.nextafter(0.0, 1.0))
+        return max(sol.bulk_mass - sol.mass_above(tiny), 0.0)
+
+    def pdf(self, lam):
+        """Density of the absolutely continuous part at ``lam`` (FP.9): -Im x / (pi lam).
+
+        Atoms are in ``atoms``; 0 outside the support and at lam <= 0.
+        """
+        lam = _as_points("lam", lam)
+        sol = self._need_solver()
+        out = np.zeros(lam.shape)
+        pos = (lam > 0) & np.isfinite(lam)
+        if pos.any():
+            t = np.log(lam[pos])
+            x = sol.solve_t(t)
+            with np.errstate(over="ignore", under="ignore"):
+                val = np.where(np.isnan(x), 0.0,
+                               np.exp(np.log(np.maximum(-np.nan_to_num(x.imag), 1e-320))
+                                      - math.log(math.pi) - t))
+            val[np.isnan(x)] = 0.0
+            out[pos] = val
+        return out[()]
+
+    def cdf(self, lam):
+        """P(lambda <= lam), atoms included (FP.11)."""
+        lam = _as_points("lam", lam)
+        sol = self._need_solver()
+        out = np.empty(lam.shape)
+        flat = lam.ravel()
+        res = out.ravel()
+        for i, v in enumerate(flat):
+            at = sum(m for loc, m in self.atoms if loc <= v)
+            if v <= 0.0:
+                res[i] = at
+                continue
+            if not math.isfinite(v):
+                res[i] = sol.bulk_mass + at
+                continue
+            res[i] = sol.bulk_mass - sol.mass_above(math.log(v)) + at
+        return np.clip(res.reshape(lam.shape), 0.0, 1.0)[()]
+
+    def singular_value_pdf(self, s):
+        """Density of the singular values s = sqrt(lambda) of J: 2 s rho(s^2)."""
+        s = _as_points("s", s)
+        out = np.zeros(s.shape)
+        pos = s > 0
+        if pos.any():
+            out[pos] = 2.0 * s[pos] * np.asarray(self.pdf(s[pos] ** 2))
+        return out[()]
+
+
+def _atoms(law, chain):
+    """(FP.12)."""
+    out = []
+    vals = law.atoms
+    p0 = sum(p for v, p in vals if v == 0.0)
+    if p0 > 0:
+        out.append((0.0, p0))
+    if chain.weights == "orthogonal":
+        L = chain.depth
+        for v, p in vals:
+            if v > 0.0:
+                m = 1.0 - L * (1.0 - p)
+                if m > 0.0:
+                    out.append((float((chain.sigma_w**2 * v) ** L), m))
+    return out
+
+
+def predict_spectrum(chain):
+    """Large-width prediction of the spectrum of J J^T for ``chain``.
+
+    Parameters
+    ----------
+    chain : Chain
+
+    Returns
+    -------
+    SpectrumPrediction
+
+    Raises
+    ------
+    ValueError
+        If ``chain`` is not a Chain or its length map leaves (0, inf).
+
+    Notes
+    -----
+    Moments by the S-transform product theory/free.md (FP.4)-(FP.7); density by the
+    branch-free equation theory/free.md (FP.8)-(FP.11); atoms (FP.12). Normalisation:
+    tr(.)/n_L (THEORY.md).
+
+    References
+    ----------
+    J. Pennington, S. Schoenholz, S. Ganguli, arXiv:1711.04735 and arXiv:1802.09979.
+
+    Examples
+    --------
+    >>> import rmtchain
+    >>> pred = rmtchain.predict_spectrum(rmtchain.Chain(2, 100, phi="linear"))
+    >>> pred.moments(3)
+    array([ 1.,  3., 12.])
+    """
+    from .chain import Chain
+
+    if not isinstance(chain, Chain):
+        raise ValueError(f"chain must be a rmtchain.Chain, got {type(chain).__name__}")
+    q = layer_lengths(chain)
+    log_m1, _ = s_transform_series(chain, 1, lengths=q)
+    nl = chain.phi
+    square = len(set(chain.widths)) == 1
+    uniform = nl.name in _SCALE_FREE or bool(np.all(q == q[0]))
+    law = derivative_law(nl, q[0])
+    atoms = []
+    density = None
+    if square and uniform:
+        atoms = _atoms(law, chain)
+        empty = 1.0 - sum(m for _, m in atoms) <= 1e-14
+        # orthogonal depth 1 with a continuous d is the law of sigma_w^2 d itself: no
+        # equation to solve, and not implemented here
+        if empty or not (chain.weights == "orthogonal" and chain.depth == 1):
+            density = (law, atoms)
+    elif square:
+        # zero atoms are exact for any layer sequence: the largest P(d = 0)
+        p0 = max(sum(p for v, p in derivative_law(nl, ql).atoms if v == 0.0) for ql in q)
+        if p0 > 0:
+            atoms = [(0.0, p0)]
+    return SpectrumPrediction(chain, q, log_m1, atoms, density)

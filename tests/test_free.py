@@ -1,0 +1,481 @@
+"""Free-probability engine (rmtchain/free.py, theory/free.md) against independent references.
+
+References used, none of them the code under test:
+- mu_k = E[phi'(h)^{2k}] by mpmath quadrature at 30 digits with the derivatives written out
+  here (closed forms for the Bernoulli laws);
+- the moment series from the branch-free equation (FP.8) expanded in u = 1/w and inverted
+  term by term in mpmath (``_mtransform_moments``), a different route from the code's
+  S-transform product (FP.4)-(FP.7);
+- the variance identity m_2/m_1^2 - 1 = L (mu_2/mu_1^2 - 1 + s_1) (THEORY.md);
+- closed-form laws (rmtchain.laws.FussCatalan, MarchenkoPastur), themselves tested against
+  quadrature and mpmath in tests/test_laws.py;
+- Monte Carlo spectra from rmtchain.sample_spectrum (slow test).
+
+Named tolerances: ROUNDING, QUAD, SERIES, MASS, DENSITY_MOMENTS, SOLVER below (each test's
+docstring names the one it uses) and the Monte Carlo KS bound in the slow test.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+
+import rmtchain
+from rmtchain import free
+from rmtchain.laws import FussCatalan, MarchenkoPastur
+
+#: float rounding of the same closed form computed two ways (relative)
+ROUNDING = 1e-12
+#: the code's Gauss-Legendre panels (FP.1) against 30-digit mpmath quadrature (relative)
+QUAD = 1e-11
+#: acceptance: moment series against the independent inversion (relative), issue 3
+SERIES = 1e-8
+#: mass of the density (bulk + atoms) against 1, depth <= 50: panel quadrature in
+#: s = sqrt(t_edge - t) plus the node sum for M_D(w) near the support of d (FP.11)
+MASS = 1e-6
+#: moments of the density against the series: the same quadrature errors, weighted by
+#: lambda^k (relative)
+DENSITY_MOMENTS = 1e-6
+#: the Newton root of (FP.9) against the Fuss-Catalan / Marchenko-Pastur closed forms,
+#: conditioned like 1 / (edge - lam) near the edge (relative, points >= 1e-3 edge away)
+SOLVER = 1e-9
+
+#: (sigma_w, sigma_b) per phi: a stable q* exists and chi1 is O(1), so m_4 at depth 1000
+#: stays inside the float range for most phi; the comparison is made on log m_1 and
+#: m_k / m_1^k, which never overflow.
+SETTINGS = {
+    "linear": (0.9, 0.3),
+    "tanh": (1.3956, 0.3),
+    "hardtanh": (1.1161, 0.3),
+    "relu": (1.4, 0.3),
+    "leaky_relu": (1.4, 0.3),
+    "erf": (1.2337, 0.3),
+    "sigmoid": (4.0, 0.3),
+    "selu": (1.0, 0.3),
+    "gelu": (1.4, 0.3),
+    "silu": (1.4, 0.3),
+}
+WEIGHTS = ("gaussian", "orthogonal")
+
+mp = mpmath.mp
+
+
+# --------------------------------------------------------------------------- references
+def _dphi_mp(name, param=0.01):
+    """phi' in mpmath, written out independently of rmtchain.nonlinearities."""
+    lam = mp.mpf("1.0507009873554804934193349852946")
+    alp = mp.mpf("1.6732632423543772848170429916717")
+
+    def sig(h):
+        return 1 / (1 + mp.exp(-h))
+
+    return {
+        "linear": lambda h: mp.mpf(1),
+        "tanh": lambda h: 1 / mp.cosh(h) ** 2,
+        "hardtanh": lambda h: mp.mpf(1) if abs(h) < 1 else mp.mpf(0),
+        "relu": lambda h: mp.mpf(1) if h > 0 else mp.mpf(0),
+        "leaky_relu": lambda h: mp.mpf(1) if h > 0 else mp.mpf(param),
+        "erf": lambda h: 2 / mp.sqrt(mp.pi) * mp.exp(-h * h),
+        "sigmoid": lambda h: sig(h) * (1 - sig(h)),
+        "selu": lambda h: lam if h > 0 else lam * alp * mp.exp(h),
+        "gelu": lambda h: mp.ncdf(h) + h * mp.npdf(h),
+        "silu": lambda h: sig(h) * (1 + h * (1 - sig(h))),
+    }[name]
+
+
+_KINKS = {"hardtanh": (-1, 1), "relu": (0,), "leaky_relu": (0,), "selu": (0,)}
+
+
+def _mu_mp(name, q, kmax):
+    """mu_k = E[phi'(h)^{2k}], h ~ N(0, q), k = 1..kmax, by mpmath.quad split at kinks."""
+    with mp.workdps(30):
+        d = _dphi_mp(name)
+        s = mp.sqrt(mp.mpf(q))
+        pts = sorted({mp.mpf(-40), mp.mpf(0), mp.mpf(40)}
+                     | {mp.mpf(k) / s for k in _KINKS.get(name, ()) if abs(k / math.sqrt(q)) < 40})
+        out = []
+        for k in range(1, kmax + 1):
+            f = lambda z, k=k: d(s * z) ** (2 * k) * mp.npdf(z)  # noqa: E731
+            out.append(mp.quad(f, pts))
+        return out
+
+
+def _series_pow(f, alpha, n):
+    """(1 + f)^alpha as a series, f[0] = 0 (J. C. P. Miller's recurrence)."""
+    a = [mp.mpf(1)] + list(f[1:n])
+    g = [mp.mpf(1)] + [mp.mpf(0)] * (n - 1)
+    for m in range(1, n):
+        g[m] = sum(((alpha + 1) * k - m) * a[k] * g[m - k] for k in range(1, m + 1)) / m
+    return g
+
+
+def _series_mul(a, b, n):
+    return [sum(a[i] * b[m - i] for i in range(m + 1)) for m in range(n)]
+
+
+def _mtransform_moments(mu, depth, sigma_w, weights, kmax):
+    """m_1..m_kmax from (FP.8) z(w) = (sigma_w^2 w)^L x^{L-1} (1 + x)^a, x = M_D(w):
+    with u = 1/w, x(u) = sum mu_k u^k and 1/z = zeta(u) = sigma_w^{-2L} u^L x^{1-L}
+    (1+x)^{-a}; invert zeta(u) term by term and read M(z) = x(u(zeta)) = sum m_k zeta^k."""
+    with mp.workdps(40):
+        L = depth
+        a = 1 if weights == "gaussian" else 1 - L
+        n = kmax + 1
+        mu = [mp.mpf(m) for m in mu]
+        x = [mp.mpf(0)] + mu[:kmax]                        # x(u)
+        r = [mp.mpf(0)] + [mu[k] / mu[0] for k in range(1, kmax)]  # x / (mu_1 u) - 1
+        part1 = _series_pow(r, 1 - L, kmax)                # (x / (mu_1 u))^(1 - L)
+        part2 = _series_pow(x, -a, n)                      # (1 + x)^(-a)
+        c = mp.mpf(sigma_w) ** (-2 * L) * mu[0] ** (1 - L)
+        zeta = [mp.mpf(0)] + [c * v for v in _series_mul(part1, part2, kmax)]  # zeta(u)
+        # term-by-term inversion u(zeta): u = (zeta - sum_{j>=2} zeta_j u^j) / zeta_1
+        u = [mp.mpf(0), 1 / zeta[1]] + [mp.mpf(0)] * (n - 2)
+        for order in range(2, n):
+            pw = u[:]
+            acc = mp.mpf(0)
+            for j in range(2, order + 1):
+                pw = _series_mul(pw, u, n)
+                acc += zeta[j] * pw[order]
+            u[order] = -acc / zeta[1]
+        # M = x(u(zeta))
+        out = [mp.mpf(0)] * n
+        pw = [mp.mpf(1)] + [mp.mpf(0)] * (n - 1)
+        for k in range(1, n):
+            pw = _series_mul(pw, u, n)
+            for m in range(n):
+                out[m] += x[k] * pw[m]
+        return [float(v) for v in out[1:]]
+
+
+def _chain(phi, depth, weights, width=64):
+    sw, sb = SETTINGS[phi]
+    return rmtchain.Chain(depth, width, phi=phi, sigma_w=sw, sigma_b=sb, weights=weights)
+
+
+@pytest.fixture(scope="module")
+def mu_ref():
+    """mpmath mu_1..mu_4 per phi at its chain's q (cached across tests)."""
+    cache = {}
+
+    def get(phi):
+        if phi not in cache:
+            q = _chain(phi, 1, "gaussian").q_input
+            cache[phi] = _mu_mp(phi, q, 4)
+        return cache[phi]
+
+    return get
+
+
+# --------------------------------------------------------------------------- law of d
+@pytest.mark.parametrize("phi", rmtchain.registered_phis())
+def test_mu_k_against_mpmath(phi, mu_ref):
+    """QUAD: the code's panel quadrature of mu_k (FP.1) against 30-digit mpmath."""
+    q = _chain(phi, 1, "gaussian").q_input
+    got = free.derivative_law(phi, q).moments(4)
+    want = np.array([float(v) for v in mu_ref(phi)])
+    np.testing.assert_allclose(got, want, rtol=QUAD)
+
+
+def test_bernoulli_closed_forms():
+    """ROUNDING: relu p = 1/2, hardtanh p = erf(1/sqrt(2q)), linear p = 1 (FP.2)."""
+    assert free.derivative_law("relu", 0.7).bernoulli_p == 0.5
+    assert free.derivative_law("linear", 3.0).bernoulli_p == 1.0
+    q = 0.37
+    p = free.derivative_law("hardtanh", q).bernoulli_p
+    assert abs(p - math.erf(1 / math.sqrt(2 * q))) <= ROUNDING
+    x, dx = free.derivative_law("hardtanh", q).m_transform(np.array([2.0 + 1.0j]))
+    assert abs(x[0] - p / (1.0 + 1.0j)) <= ROUNDING
+    assert abs(dx[0] + p / (1.0 + 1.0j) ** 2) <= ROUNDING
+
+
+def test_m_transform_against_mpmath():
+    """QUAD: M_D(w) = E[d/(w - d)] for tanh at complex w away from [0, 1] (FP.2)."""
+    q = 0.5
+    law = free.derivative_law("tanh", q)
+    d = _dphi_mp("tanh")
+    for w in (2.0 + 0.5j, 0.5 + 0.8j, -1.0 + 0.1j):
+        with mp.workdps(30):
+            s = mp.sqrt(q)
+            wm = mp.mpc(w)
+            ref = mp.quad(lambda z: d(s * z) ** 2 / (wm - d(s * z) ** 2) * mp.npdf(z),
+                          [-40, 0, 40])
+        got = law.m_transform(np.array([w]))[0][0]
+        assert abs(got - complex(ref)) <= QUAD * abs(complex(ref))
+
+
+# --------------------------------------------------------------------------- moments
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("phi", rmtchain.registered_phis())
+def test_moments_against_independent_inversion(phi, weights, mu_ref):
+    """SERIES (acceptance): moments(4) (S-transform product, FP.7) against the term-by-term
+    inversion of the branch-free equation (FP.8) in mpmath, depths 1..1000. Compared as
+    log m_1 and m_k / m_1^k (so chi1^4000 never overflows), and as m_k where finite."""
+    mu = mu_ref(phi)
+    for depth in (1, 2, 7, 50, 1000):
+        chain = _chain(phi, depth, weights)
+        sw = chain.sigma_w
+        log_m1, m_hat = free.moment_series(chain, 4)
+        ref_log_m1 = depth * math.log(sw**2 * float(mu[0]))
+        assert abs(log_m1 - ref_log_m1) <= SERIES * max(1.0, abs(ref_log_m1))
+        if depth <= 50:  # m_k itself is inside the float range here
+            ref = np.array(_mtransform_moments(mu, depth, sw, weights, 4))
+            m = free.predict_spectrum(chain).moments(4)
+            np.testing.assert_allclose(m, ref, rtol=SERIES)
+        # m_k / m_1^k does not depend on the scale: the reference at sigma_w' with
+        # sigma_w'^2 mu_1 = 1 (m_1 = 1) is m_hat itself, at any depth
+        sw1 = 1.0 / math.sqrt(float(mu[0]))
+        ref_hat = np.array(_mtransform_moments(mu, depth, sw1, weights, 4))
+        np.testing.assert_allclose(m_hat, ref_hat, rtol=SERIES)
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+@pytest.mark.parametrize("phi", ["tanh", "hardtanh", "relu", "erf", "linear"])
+def test_variance_identity(phi, weights, mu_ref):
+    """SERIES: m_2/m_1^2 - 1 = L (mu_2/mu_1^2 - 1 + s_1), s_1 = 1 Gaussian, 0 orthogonal
+    (THEORY.md; FP.7), at depths 1..1000 (criticality is the special case chi1 = 1)."""
+    mu = [float(v) for v in mu_ref(phi)]
+    s1 = 1.0 if weights == "gaussian" else 0.0
+    for depth in (1, 3, 100, 1000):
+        _, m_hat = free.moment_series(_chain(phi, depth, weights), 2)
+        want = depth * (mu[1] / mu[0] ** 2 - 1.0 + s1)
+        assert abs((m_hat[1] - 1.0) - want) <= SERIES * max(want, 1.0)
+
+
+def test_variance_identity_at_criticality():
+    """SERIES: tanh at the critical sigma_w (chi1 = 1 solved here): m_1 = 1 and
+    var = L (mu_2/mu_1^2 - 1 + s_1)."""
+    from scipy import optimize
+
+    sb = 0.3
+
+    def chi1(sw):
+        q = rmtchain.Chain(1, 8, phi="tanh", sigma_w=sw, sigma_b=sb).q_input
+        return sw**2 * free.derivative_law("tanh", q).moments(1)[0] - 1.0
+
+    sw = optimize.brentq(chi1, 1.2, 1.6, xtol=1e-15)
+    for weights, s1 in (("gaussian", 1.0), ("orthogonal", 0.0)):
+        chain = rmtchain.Chain(200, 64, phi="tanh", sigma_w=sw, sigma_b=sb, weights=weights)
+        mu = free.derivative_law("tanh", chain.q_input).moments(2)
+        m = free.predict_spectrum(chain).moments(2)
+        assert abs(m[0] - 1.0) <= 1e-10  # chi1^200 with chi1 = 1 to brentq's 1e-15
+        var = m[1] / m[0] ** 2 - 1.0
+        assert abs(var - 200 * (mu[1] / mu[0] ** 2 - 1.0 + s1)) <= SERIES * var
+
+
+def test_linear_gaussian_moments_fuss_catalan_and_rectangular_mp():
+    """ROUNDING: linear Gaussian chains give Fuss-Catalan moments; a rectangular Gaussian
+    layer gives Marchenko-Pastur with ratio n_1/n_0 (FP.6)."""
+    for depth in (1, 2, 5, 30):
+        m = free.predict_spectrum(rmtchain.Chain(depth, 16, phi="linear")).moments(5)
+        np.testing.assert_allclose(m, FussCatalan(depth).moments(5), rtol=ROUNDING)
+    for n0, n1 in ((40, 10), (10, 40), (30, 45)):
+        chain = rmtchain.Chain(1, (n0, n1), phi="linear", sigma_w=1.3)
+        m = free.predict_spectrum(chain).moments(5)
+        np.testing.assert_allclose(m, MarchenkoPastur(n1 / n0, 1.3**2).moments(5),
+                                   rtol=ROUNDING)
+
+
+def test_rectangular_orthogonal_linear_moments():
+    """ROUNDING: a linear orthogonal chain n_0 -> n_1 -> n_2 is a product of partial
+    isometries: contracting then expanding gives a projection of rank n_1 scaled by
+    sigma_w^4 in an n_2 space (FP.6): m_k = sigma_w^{4k} n_1/n_2."""
+    chain = rmtchain.Chain(2, (20, 10, 20), phi="linear", sigma_w=1.1, weights="orthogonal")
+    m = free.predict_spectrum(chain).moments(4)
+    k = np.arange(1, 5)
+    np.testing.assert_allclose(m, 1.1 ** (4 * k) * 0.5, rtol=ROUNDING)
+
+
+def test_layer_dependent_lengths():
+    """SERIES: tanh with sigma_w = 1, sigma_b = 0 has no q* (q_l -> 0 from q_0 = 1): the
+    normalised variance adds over layers, sum_l (mu_2/mu_1^2 - 1 + s_1)(q_l) (FP.5)."""
+    chain = rmtchain.Chain(20, 16, phi="tanh", sigma_w=1.0, sigma_b=0.0)
+    q = free.layer_lengths(chain)
+    assert np.all(np.diff(q) < 0)
+    want = 0.0
+    log_m1 = 0.0
+    for ql in q:
+        mu = [float(v) for v in _mu_mp("tanh", ql, 2)]
+        want += mu[1] / mu[0] ** 2 - 1.0 + 1.0
+        log_m1 += math.log(mu[0])
+    got_log_m1, m_hat = free.moment_series(chain, 2)
+    assert abs(got_log_m1 - log_m1) <= SERIES
+    assert abs((m_hat[1] - 1.0) - want) <= SERIES * want
+
+
+# --------------------------------------------------------------------------- density
+DENSITY_CASES = [
+    (phi, weights, depth)
+    for phi in ("linear", "tanh", "hardtanh", "relu", "erf", "gelu", "silu")
+    for weights in WEIGHTS
+    for depth in (2, 5, 50)
+    if not (phi == "linear" and weights == "orthogonal")
+]
+
+
+@pytest.mark.parametrize(("phi", "weights", "depth"), DENSITY_CASES)
+def test_density_mass_and_moments(phi, weights, depth):
+    """MASS and DENSITY_MOMENTS: the bulk integrates to 1 - atoms and its moments plus the
+    atoms reproduce the series moments (FP.11)."""
+    pred = free.predict_spectrum(_chain(phi, depth, weights))
+    assert abs(pred.unresolved_mass) <= MASS
+    m_series = pred.moments(3)
+    m_density = pred.moments(3, method="density")
+    np.testing.assert_allclose(m_density, m_series, rtol=DENSITY_MOMENTS)
+    assert float(pred.cdf(np.inf)) == pytest.approx(1.0, abs=MASS)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 8, 30])
+def test_linear_gaussian_density_is_fuss_catalan(depth):
+    """SOLVER: the density of a linear Gaussian chain equals Fuss-Catalan (FP.8 with d = 1);
+    the upper edge is (L+1)^(L+1)/L^L."""
+    pred = free.predict_spectrum(rmtchain.Chain(depth, 16, phi="linear"))
+    fc = FussCatalan(depth)
+    edge = fc.support[1]
+    assert abs(pred.support[1] / edge - 1.0) <= SOLVER
+    lam = np.concatenate((np.geomspace(1e-12, 0.5 * edge, 40),
+                          np.linspace(0.5 * edge, (1 - 1e-3) * edge, 20)))
+    np.testing.assert_allclose(pred.pdf(lam), fc.pdf(lam), rtol=SOLVER)
+    np.testing.assert_allclose(pred.cdf(lam), fc.cdf(lam), atol=1e-9)
+    assert pred.pdf(1.01 * edge) == 0.0
+
+
+def test_depth_one_is_marchenko_pastur():
+    """SOLVER: L = 1 linear Gaussian is Marchenko-Pastur (ratio 1, scale sigma_w^2)."""
+    pred = free.predict_spectrum(rmtchain.Chain(1, 16, phi="linear", sigma_w=0.9,
+                                                sigma_b=0.3))
+    mp_law = MarchenkoPastur(1.0, 0.81)
+    lam = np.linspace(1e-3, 0.999 * mp_law.support[1], 50)
+    np.testing.assert_allclose(pred.pdf(lam), mp_law.pdf(lam), rtol=SOLVER)
+    assert abs(pred.support[1] - mp_law.support[1]) <= SOLVER
+
+
+def test_relu_and_hardtanh_atoms():
+    """ROUNDING: atoms (FP.12): mass 1 - p at 0; orthogonal also max(0, 1 - L(1 - p)) at
+    sigma_w^{2L}; the relu orthogonal critical edge L^L/(L-1)^(L-1)."""
+    pred = free.predict_spectrum(_chain("relu", 4, "gaussian"))
+    assert pred.atoms == [(0.0, 0.5)]
+    ch = _chain("hardtanh", 3, "orthogonal")
+    p = math.erf(1 / math.sqrt(2 * free.layer_lengths(ch)[0]))
+    pred = free.predict_spectrum(ch)
+    (z0, m0), (loc, m1) = pred.atoms
+    assert z0 == 0.0 and abs(m0 - (1 - p)) <= ROUNDING
+    assert abs(loc - ch.sigma_w**6) <= ROUNDING * loc and abs(m1 - (1 - 3 * (1 - p))) <= ROUNDING
+    assert abs(pred.unresolved_mass) <= MASS
+    assert pred.max_eigenvalue == loc
+    crit = rmtchain.Chain(4, 16, phi="relu", sigma_w=math.sqrt(2.0), weights="orthogonal")
+    assert abs(free.predict_spectrum(crit).support[1] - 4**4 / 3**3) <= SOLVER * 10
+
+
+def test_singular_value_pdf_is_change_of_variable():
+    """ROUNDING: p_s(s) = 2 s rho(s^2)."""
+    pred = free.predict_spectrum(_chain("tanh", 3, "gaussian"))
+    s = np.linspace(0.1, 3.0, 7)
+    np.testing.assert_allclose(pred.singular_value_pdf(s), 2 * s * pred.pdf(s**2),
+                               rtol=ROUNDING)
+
+
+def test_deep_chain_reports_mass_below_float():
+    """At depth 1000 (Gaussian, linear) the bulk reaches far below the smallest float; the
+    mass there is reported (FP.11) and the total is still 1 to MASS * 10."""
+    pred = free.predict_spectrum(rmtchain.Chain(1000, 16, phi="linear"))
+    assert abs(pred.unresolved_mass) <= 10 * MASS
+    assert 0.0 < pred.mass_below_min_float < 1.0
+    assert abs(pred.support[1] / FussCatalan(1000).support[1] - 1) <= 1e-8
+
+
+# --------------------------------------------------------------------------- validation
+def test_validation():
+    """Bad input: ValueError naming the parameter; NotImplementedError where the density is
+    not available; no NaN out."""
+    pred = free.predict_spectrum(_chain("tanh", 3, "gaussian"))
+    for bad in ("a", [1, "b"], np.array([1j]), True, [np.nan]):
+        with pytest.raises(ValueError, match="lam"):
+            pred.pdf(bad)
+    with pytest.raises(ValueError, match="lam"):
+        pred.cdf("x")
+    with pytest.raises(ValueError, match="kmax"):
+        pred.moments(0)
+    with pytest.raises(ValueError, match="method"):
+        pred.moments(2, method="magic")
+    with pytest.raises(ValueError, match="chain"):
+        free.predict_spectrum("tanh")
+    out = pred.pdf([-1.0, 0.0, 1.0, np.inf, -np.inf])
+    assert np.all(np.isfinite(out)) and out[0] == 0.0
+    rect = free.predict_spectrum(rmtchain.Chain(2, (10, 20, 30), phi="tanh", sigma_w=1.4,
+                                                sigma_b=0.3))
+    assert np.all(np.isfinite(rect.moments(3)))
+    with pytest.raises(NotImplementedError):
+        rect.pdf(1.0)
+
+
+# --------------------------------------------------------------------------- Monte Carlo
+@pytest.mark.slow
+@pytest.mark.parametrize(("phi", "weights"), [("tanh", "orthogonal"), ("tanh", "gaussian"),
+                                              ("relu", "gaussian"), ("hardtanh", "orthogonal")])
+def test_against_sample_spectrum(phi, weights):
+    """Monte Carlo: pooled eigenvalues of 20 chains at width 200, depth 4, against the
+    predicted cdf on 40 quantile points away from the atoms (KS distance on the bulk).
+    The zero atom is conditioned away: at finite width the rank of J is the minimum over
+    layers of Binomial(n, p) active units, ~ sqrt(p(1-p)/n) ~ 0.03 below its mean at
+    n = 200, L = 4, a finite-width bias of the atom, not of the bulk. Tolerance 0.04: the
+    remaining O(1/n) bias of the edges and atoms plus ~1.4/sqrt(4000) sampling error
+    (for Bernoulli d see the measured 1/sqrt(n) law below)."""
+    chain = _chain(phi, 4, weights, width=200)
+    pred = free.predict_spectrum(chain)
+    lam = rmtchain.sample_spectrum(chain, 20, rng=1234).eigenvalues.ravel()
+    # condition on lambda > 0: the zero atom's finite-width excess (above) is not a bulk error
+    lam = np.sort(lam[lam > 0.0])
+    zero = sum(m for loc, m in pred.atoms if loc == 0.0)
+    probe = np.quantile(lam, np.linspace(0.02, 0.98, 40))
+    for loc, _ in pred.atoms:
+        probe = probe[np.abs(probe - loc) > 1e-6 * max(loc, 1.0)]
+    assert probe.size >= 20
+    emp = np.searchsorted(lam, probe, side="right") / lam.size
+    theory = (pred.cdf(probe) - zero) / (1.0 - zero)
+    ks = np.max(np.abs(emp - theory))
+    # Bernoulli d (relu, hardtanh): the fluctuating rank also reshapes the bulk; measured
+    # for relu Gaussian: KS = 0.076, 0.053, 0.044, 0.031 at n = 100, 200, 400, 800, i.e.
+    # ~0.75/sqrt(n): allow 0.9/sqrt(n)
+    tol = 0.9 / math.sqrt(200) if phi in ("relu", "hardtanh") else 0.04
+    assert ks < tol
+
+
+@pytest.mark.parametrize(("phi", "weights"), [("relu", "gaussian"), ("hardtanh", "gaussian"),
+                                              ("relu", "orthogonal"), ("hardtanh", "orthogonal")])
+def test_bernoulli_density_against_polynomial_roots(phi, weights):
+    """SOLVER x 1e3: for Bernoulli d the equation (FP.8) is a polynomial in M (Gaussian
+    (1+M)(M+p)^L - (z/sigma_w^{2L}) M, orthogonal (M+p)^L - (z/sigma_w^{2L}) M (1+M)^{L-1}).
+    Its roots by numpy.roots, followed from z = lam + 10i edge (root nearest m_1/z) down to
+    z = lam + 1e-9i edge (root nearest the previous one), give the density -Im M/(pi lam)
+    independently of the Newton solver. The tolerance covers the
+    1e-9 offset from the real axis (relative error ~1e-9/(distance to the edge)) and the
+    companion-matrix rounding."""
+    P = np.polynomial.polynomial
+    depth = 3
+    chain = _chain(phi, depth, weights)
+    p = free.derivative_law(phi, free.layer_lengths(chain)[0]).bernoulli_p
+    pred = free.predict_spectrum(chain)
+    s2L = chain.sigma_w ** (2 * depth)
+    lo, hi = pred.support
+    mp_ = P.polypow([p, 1.0], depth)
+
+    def roots(z):
+        if weights == "gaussian":
+            poly = P.polysub(P.polymul([1.0, 1.0], mp_), [0.0, z / s2L])
+        else:
+            poly = P.polysub(mp_, P.polymul([0.0, z / s2L], P.polypow([1.0, 1.0], depth - 1)))
+        return np.roots(poly[::-1])
+
+    m1 = pred.moments(1)[0]
+    for v in np.linspace(lo + 0.02 * (hi - lo), hi - 0.02 * (hi - lo), 25):
+        # from z = v + 10i edge (M ~ m_1/z) down to z = v + 1e-9i edge, nearest root each step
+        m = None
+        for eta in np.geomspace(10.0 * hi, 1e-9 * hi, 300):
+            z = v + 1j * eta
+            r = roots(z)
+            m = r[np.argmin(np.abs(r - (m1 / z if m is None else m)))]
+        want = -m.imag / (np.pi * v)
+        assert abs(pred.pdf(v) - want) <= 1e3 * SOLVER * max(want, 1e-2)
