@@ -89,6 +89,13 @@ def _reorth(M, d, U, logd, c):
             t += 1
     if ka == 0 or r == 0:
         return np.zeros((n_out, 0)), np.zeros((0, n0)), np.zeros(0), math.inf
+    # Rows sorted by decreasing norm: Householder QR is then row-wise backward stable
+    # (Cox and Higham 1998), so rows scaled by phi' over many decades keep their relative
+    # accuracy (S.4).
+    nrm = np.empty(ka)
+    for i in range(ka):
+        nrm[i] = -np.dot(M[rows[i], :], M[rows[i], :])
+    rows = rows[np.argsort(nrm, kind="mergesort")]
     A = np.empty((ka, r))
     for i in range(ka):
         A[i, :] = M[rows[i], :]
@@ -289,9 +296,11 @@ def _lognorm_one(code, a, ens, sigma_w, sigma_b, has_bias, q0, widths, row):
                 t = G[i, 1] - p * G[i, 0] / n1
                 n2 += t * t
             n2 = math.sqrt(n2)
+            # m = 1: no second direction exists (n2 = 0), and then bv = 0 too
+            inv2 = sigma_w / n2 if n2 > 0.0 else 0.0
             for i in range(n_out):
                 f1[i] = sigma_w * G[i, 0] / n1
-                f2[i] = sigma_w * (G[i, 1] - p * G[i, 0] / n1) / n2
+                f2[i] = (G[i, 1] - p * G[i, 0] / n1) * inv2
         h = ax * f1
         if has_bias:
             for i in range(n_out):
@@ -349,7 +358,7 @@ def kernels_for(nl):
     """The kernel namespace for nonlinearity ``nl`` (cached built-ins, or compiled for a custom one)."""
     if nl.code != CUSTOM:
         return BUILTIN
-    if nl.name not in _CUSTOM_CACHE:
+    if nl not in _CUSTOM_CACHE:
         phi, dphi = nl._funcs[0], nl._funcs[1]
 
         @numba.njit
@@ -358,5 +367,5 @@ def kernels_for(nl):
 
         ns = dict(globals())
         ns["_phi_dphi"] = custom_phi_dphi
-        _CUSTOM_CACHE[nl.name] = (nl, _build(ns, cache=False))
-    return _CUSTOM_CACHE[nl.name][1]
+        _CUSTOM_CACHE[nl] = _build(ns, cache=False)
+    return _CUSTOM_CACHE[nl]

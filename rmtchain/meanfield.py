@@ -85,7 +85,10 @@ def _q_star_cached(phi, sigma_w, sigma_b):
     # Identity map (every q is a fixed point): linear with sigma_w = 1, relu with 2, ...
     if abs(g(0.0)) < 1e-12 and abs(g(math.log(4.0))) < 1e-12:
         return _QStar(None, "identity")
-    grid = np.linspace(math.log(1e-12), math.log(1e8), 61)
+    # q* >= sigma_b^2 (the length map is >= sigma_b^2), so a grid reaching below
+    # sigma_b^2 / 2 brackets every fixed point down to the smallest normal float
+    lo = max(min(1e-12, 0.5 * sigma_b * sigma_b), 1e-300)
+    grid = np.linspace(math.log(lo), math.log(1e8), 1 + math.ceil((math.log(1e8 / lo)) / 0.77))
     vals = np.array([g(x) for x in grid])
     # Stable crossings (+ to -) between consecutive grid points whose |g| is above rounding.
     sig = [i for i in range(len(grid)) if abs(vals[i]) > _G_NOISE]

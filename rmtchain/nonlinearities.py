@@ -146,7 +146,8 @@ class Nonlinearity:
     param: float = 0.0
     kinks: tuple = ()
     code: int = CUSTOM
-    _funcs: tuple = field(default=(), repr=False, compare=False)
+    # compared by identity, so a re-registered name is a different nonlinearity to every cache
+    _funcs: tuple = field(default=(), repr=False)
 
     def _evaluate(self, h, which):
         h = np.asarray(h, dtype=np.float64)

@@ -48,7 +48,9 @@ def _progress(total, desc):
 
 
 def _seed_repr(rng):
-    return rng if rng is None or isinstance(rng, int) else type(rng).__name__
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return int(rng)
+    return rng if rng is None else type(rng).__name__
 
 
 def _budgets():

@@ -1,6 +1,9 @@
 """pytest configuration: the hypothesis profile "ci" (derandomised, no deadline), loaded by
-default. Warnings are errors (pyproject ``filterwarnings``); ``@pytest.mark.slow`` marks the
-statistical tests at size (``python -m pytest -m slow``)."""
+default; HYPOTHESIS_PROFILE=thorough runs 400 random examples per test. Warnings are
+errors (pyproject ``filterwarnings``); ``@pytest.mark.slow`` marks the statistical tests
+at size (``python -m pytest -m slow``)."""
+
+import os
 
 from hypothesis import HealthCheck, settings
 
@@ -11,4 +14,7 @@ settings.register_profile(
     max_examples=25,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile("ci")
+settings.register_profile("thorough", parent=settings.get_profile("ci"), derandomize=False,
+                          max_examples=400)
+
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

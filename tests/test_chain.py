@@ -221,10 +221,6 @@ def test_q_input_is_one_without_a_nonzero_fixed_point(kw):
     assert Chain(3, 4, **kw).q_input == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: meanfield._q_star_cached only looks for sign changes of L(q)/q - 1 on the fixed grid "
-    "q in [1e-12, 1e8]; a stable fixed point outside it (tanh, sigma_w=0.5, sigma_b=1e-7: "
-    "q* = 1.33e-14) is missed and q_input falls back to 1"))
 def test_q_input_finds_a_small_fixed_point():
     c = Chain(3, 4, phi="tanh", sigma_w=0.5, sigma_b=1e-7)
     # for q << 1, tanh^2 ~ h^2: q* = sigma_b^2 / (1 - sigma_w^2) to relative O(q*)

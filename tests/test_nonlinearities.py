@@ -192,11 +192,6 @@ def test_register_phi_user_function_is_sampled_like_its_naive_twin():
     np.testing.assert_allclose(lognorm, ref, rtol=RTOL_ROUNDING, atol=RTOL_ROUNDING)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: re-registering a user phi under an existing custom name replaces the registry entry "
-    "but _kernels.kernels_for keeps the kernels compiled for the old function "
-    "(_CUSTOM_CACHE keyed by name) and meanfield's lru_cache keeps the old q* "
-    "(Nonlinearity equality ignores _funcs)"))
 def test_reregistered_phi_is_the_one_that_is_sampled():
     name = "rereg_phi_test"
     register_phi(name, lambda h: 0.5 * h, lambda h: 0.5, lambda h: 0.0)
