@@ -5,9 +5,12 @@ depth, and set its spectrum beside theory. Conventions: theory/README.md.
 """
 
 from .chain import Chain
+from .curvature import (CurvatureSpectrum, TraceEstimate, hessian_spectrum, hutchinson_trace,
+                        top_eigenvalues)
 from .free import SpectrumPrediction, predict_spectrum
 from .laws import FussCatalan, MarchenkoPastur, PointMass
 from .meanfield import MeanField, critical_point, critical_sigma_w, mean_field
+from .network import CurvatureOperator, Network, sample_network
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
 from .plotting import plot_spectrum
 from .results import Moments, Spectrum
@@ -17,22 +20,30 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Chain",
+    "CurvatureOperator",
+    "CurvatureSpectrum",
     "FussCatalan",
     "MarchenkoPastur",
     "MeanField",
     "Moments",
+    "Network",
     "Nonlinearity",
     "PointMass",
     "Spectrum",
     "SpectrumPrediction",
+    "TraceEstimate",
     "critical_point",
     "critical_sigma_w",
     "get_phi",
+    "hessian_spectrum",
+    "hutchinson_trace",
     "mean_field",
     "plot_spectrum",
     "predict_spectrum",
     "register_phi",
     "registered_phis",
     "sample_lognorm",
+    "sample_network",
     "sample_spectrum",
+    "top_eigenvalues",
 ]
