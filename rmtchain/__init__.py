@@ -12,6 +12,7 @@ from .laws import FussCatalan, MarchenkoPastur, PointMass
 from .meanfield import MeanField, critical_point, critical_sigma_w, mean_field
 from .network import CurvatureOperator, Network, sample_network
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
+from .phase import phase_diagram
 from .plotting import plot_spectrum
 from .results import Moments, Spectrum
 from .sampling import sample_lognorm, sample_spectrum
@@ -38,6 +39,7 @@ __all__ = [
     "hessian_spectrum",
     "hutchinson_trace",
     "mean_field",
+    "phase_diagram",
     "plot_spectrum",
     "predict_spectrum",
     "register_phi",
