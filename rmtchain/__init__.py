@@ -5,6 +5,7 @@ depth, and set its spectrum beside theory. Conventions: theory/README.md.
 """
 
 from .chain import Chain
+from .compare import SpectrumComparison, compare_spectrum
 from .curvature import (CurvatureSpectrum, TraceEstimate, hessian_spectrum, hutchinson_trace,
                         top_eigenvalues)
 from .free import SpectrumPrediction, predict_spectrum
@@ -13,7 +14,7 @@ from .meanfield import MeanField, critical_point, critical_sigma_w, mean_field
 from .network import CurvatureOperator, Network, sample_network
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
 from .phase import phase_diagram
-from .plotting import plot_spectrum
+from .plotting import plot_comparison, plot_spectrum
 from .results import Moments, Spectrum
 from .sampling import sample_lognorm, sample_spectrum
 
@@ -31,8 +32,10 @@ __all__ = [
     "Nonlinearity",
     "PointMass",
     "Spectrum",
+    "SpectrumComparison",
     "SpectrumPrediction",
     "TraceEstimate",
+    "compare_spectrum",
     "critical_point",
     "critical_sigma_w",
     "get_phi",
@@ -40,6 +43,7 @@ __all__ = [
     "hutchinson_trace",
     "mean_field",
     "phase_diagram",
+    "plot_comparison",
     "plot_spectrum",
     "predict_spectrum",
     "register_phi",

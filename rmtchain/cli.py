@@ -1,4 +1,4 @@
-"""The ``rmtchain`` command: ``sample``, ``demo`` and ``figures``.
+"""The ``rmtchain`` command: ``sample``, ``spectrum``, ``meanfield``, ``demo`` and ``figures``.
 
 Errors in the input (a ``ValueError`` from the library, a bad flag) print one line
 ``rmtchain: error: <message>`` on stderr and exit with status 2, never a traceback;
@@ -20,11 +20,13 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ._io import atomic_write as _atomic_write
+from .phase import add_cli as add_phase_cli
 
 __all__ = ["main"]
 
@@ -50,30 +52,6 @@ def _use_agg():
     import matplotlib
 
     matplotlib.use("Agg")
-
-
-def _atomic_write(path, write, mode="wb"):
-    """Write ``path`` atomically: ``write(fileobj)`` into a temp file beside it, then
-    ``os.replace``. An interrupted write leaves the old file (or none), never a partial one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _save_figure(fig, path, dpi=150):
@@ -140,20 +118,39 @@ def _pm(mean, se, fmt):
 # ----------------------------------------------------------------------------- sample
 
 
-def _cmd_sample(args):
+def _chain_from_args(args):
+    """The Chain the shared chain flags describe (``_add_chain_flags``)."""
     import rmtchain
 
-    chain = rmtchain.Chain(args.depth, args.width, weights=args.weights, phi=args.phi,
-                           sigma_w=args.sigma_w, sigma_b=args.sigma_b, q0=args.q0)
-    if args.moments < 2:
-        raise UsageError(f"argument --moments: must be >= 2, got {args.moments}")
+    return rmtchain.Chain(args.depth, args.width, weights=args.weights, phi=args.phi,
+                          sigma_w=args.sigma_w, sigma_b=args.sigma_b, q0=args.q0)
+
+
+def _seed_from_args(args):
     seed = _fresh_seed() if args.seed is None else args.seed
     if seed < 0:
         raise UsageError(f"argument --seed: must be >= 0, got {seed}")
-    if args.plot is not None:
-        plot_path = Path(args.plot)
-        if not plot_path.parent.is_dir():
-            raise UsageError(f"argument --plot: directory {str(plot_path.parent)!r} does not exist")
+    return seed
+
+
+def _plot_path(args):
+    """``--plot FILE`` as a Path whose directory exists (checked before any work), or None."""
+    if args.plot is None:
+        return None
+    plot_path = Path(args.plot)
+    if not plot_path.parent.is_dir():
+        raise UsageError(f"argument --plot: directory {str(plot_path.parent)!r} does not exist")
+    return plot_path
+
+
+def _cmd_sample(args):
+    import rmtchain
+
+    chain = _chain_from_args(args)
+    if args.moments < 2:
+        raise UsageError(f"argument --moments: must be >= 2, got {args.moments}")
+    seed = _seed_from_args(args)
+    plot_path = _plot_path(args)
     spec = rmtchain.sample_spectrum(chain, args.samples, rng=seed, method=args.method)
     with np.errstate(invalid="ignore", over="ignore"):  # m_k may overflow at depth: shown as inf
         mom = spec.moments(args.moments)
@@ -180,7 +177,7 @@ def _cmd_sample(args):
         print(_dumps(record, indent=None))
     else:
         print(_sample_table(chain, spec, seed, args.method, top, bottom, mom, ratio, rmean, rse))
-    if args.plot is not None:
+    if plot_path is not None:
         _use_agg()
         import matplotlib.pyplot as plt
 
@@ -228,6 +225,148 @@ def _sample_table(chain, spec, seed, method, top, bottom, mom, ratio, rmean, rse
     return out.getvalue().rstrip("\n")
 
 
+# ----------------------------------------------------------------------------- spectrum
+
+
+def _cmd_spectrum(args):
+    import rmtchain
+    from .compare import compare_spectrum
+
+    chain = _chain_from_args(args)
+    seed = _seed_from_args(args)
+    plot_path = _plot_path(args)
+    cmp = compare_spectrum(chain, args.samples, rng=seed, kmax=args.kmax, method=args.method,
+                           cdf=args.cdf)
+    if args.json:
+        record = {"package": "rmtchain", "version": rmtchain.__version__, **cmp.summary(),
+                  "seed": seed}
+        print(_dumps(record, indent=None))
+    else:
+        print(_spectrum_table(cmp, seed))
+    if plot_path is not None:
+        _use_agg()
+        import matplotlib.pyplot as plt
+
+        from .plotting import _chain_title, plot_comparison
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+        plot_comparison(cmp, ax=ax, log=not args.plot_lambda)
+        ax.set_title(_chain_title(chain, cmp.samples) + f", seed {seed}", fontsize="medium")
+        _save_figure(fig, plot_path)
+        plt.close(fig)
+        print(f"wrote {plot_path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def _spectrum_table(cmp, seed):
+    d = cmp.chain.describe()
+    out = io.StringIO()
+    print(f"chain: depth={d['depth']} width={d['width']} weights={d['weights']} phi={d['phi']} "
+          f"sigma_w={d['sigma_w']:g} sigma_b={d['sigma_b']:g} q_input={d['q_input']:.6g}", file=out)
+    print(f"seed {seed}, method {cmp.sampled.method}, {cmp.samples} samples x {cmp.chain.n_out} "
+          f"eigenvalues lambda of J J^T; m_k = tr((J J^T)^k)/n_L; prediction: n -> inf", file=out)
+    print(file=out)
+    hdr = f"{'k':>3}  {'sampled m_k':>14}  {'+/- se':>10}  {'predicted m_k':>14}  {'z':>8}"
+    print(hdr, file=out)
+    print("-" * len(hdr), file=out)
+    for k in range(cmp.kmax):
+        print(f"{k + 1:>3}  {cmp.moments_sampled[k]:>14.6g}  {cmp.moments_stderr[k]:>10.3g}  "
+              f"{cmp.moments_predicted[k]:>14.6g}  {cmp.moment_z[k]:>8.2f}", file=out)
+    print("-" * len(hdr), file=out)
+    print("z = (mean of m_k / m_k^pred - 1) / its standard error (Monte Carlo error only; "
+          "no finite-width bias allowance)", file=out)
+    pred = cmp.predicted
+    if cmp.distances_available:
+        print(f"KS distance on lambda        {cmp.ks:.5f}  (cdf error <= {cmp.ks_error:.1e}, "
+              f"cdf {cmp.cdf_method})", file=out)
+        print(f"W1 distance on log lambda    {cmp.wasserstein_log:.5f}  "
+              f"(error <= {cmp.wasserstein_log_error:.1e})", file=out)
+        lo, hi = pred.support
+        print(f"predicted support            [{lo:.6g}, {hi:.6g}]", file=out)
+        print(f"predicted max eigenvalue     {pred.max_eigenvalue:.6g}   "
+              f"(sampled max {float(np.exp(2 * cmp.sampled.log_singular_values.max())):.6g})",
+              file=out)
+    else:
+        print(f"distances: not available ({cmp.note})", file=out)
+    atoms = ", ".join(f"{m:.4g} at {loc:.6g}" for loc, m in pred.atoms) or "none"
+    print(f"predicted atoms              {atoms}", file=out)
+    print(f"fraction lambda = 0          sampled {cmp.zero_fraction_sampled:.4g}, "
+          f"predicted {cmp.zero_fraction_predicted:.4g}", file=out)
+    print(f"agreement (theory/compare.md (CMP.6))  {'passed' if cmp.passed() else 'FAILED'}",
+          file=out)
+    return out.getvalue().rstrip("\n")
+
+
+# ----------------------------------------------------------------------------- meanfield
+
+
+def _cmd_meanfield(args):
+    import rmtchain
+
+    if args.kmax < 1:
+        raise UsageError(f"argument --kmax: must be >= 1, got {args.kmax}")
+    if args.critical:
+        if args.sigma_w is not None:
+            raise UsageError("argument --critical: solves for sigma_w; do not also give --sigma-w")
+        sigma_w = rmtchain.critical_sigma_w(args.phi, args.sigma_b)
+    else:
+        if args.sigma_w is None:
+            raise UsageError("argument --sigma-w is required (or --critical to solve for it)")
+        sigma_w = args.sigma_w
+    mf = rmtchain.mean_field(args.phi, sigma_w, args.sigma_b, q_star=args.q_star, kmax=args.kmax)
+    dg = mf.diagnostics
+    record = {
+        "package": "rmtchain",
+        "version": rmtchain.__version__,
+        "phi": str(mf.phi.name if not mf.phi.param else f"{mf.phi.name}({mf.phi.param:g})"),
+        "sigma_w": mf.sigma_w,
+        "sigma_b": mf.sigma_b,
+        "critical_solve": bool(args.critical),
+        "q_star": mf.q_star,
+        "chi1": mf.chi1,
+        "chi_q": mf.chi_q,
+        "c_star": mf.c_star,
+        "chi_c": mf.chi_c,
+        "xi_q": mf.xi_q,
+        "xi_c": mf.xi_c,
+        "phase": mf.phase,
+        "mu": {"k": list(range(1, mf.kmax + 1)), "value": mf.mu, "error": dg.mu_error},
+        "diagnostics": {
+            "q_solver": dg.q_solver, "q_iterations": dg.q_iterations,
+            "q_function_calls": dg.q_function_calls, "q_residual": dg.q_residual,
+            "c_solver": dg.c_solver, "c_iterations": dg.c_iterations,
+            "c_function_calls": dg.c_function_calls, "c_residual": dg.c_residual,
+            "chi1_error": dg.chi1_error, "chi_q_error": dg.chi_q_error,
+            "chi_c_error": dg.chi_c_error, "quad_failures": dg.quad_failures,
+        },
+        "infinite_depth_scales": [k for k in ("xi_q", "xi_c") if math.isinf(getattr(mf, k))],
+    }
+    if args.json:
+        print(_dumps(record, indent=None))
+        return 0
+    out = io.StringIO()
+    how = " (critical: solved chi1 = 1)" if args.critical else ""
+    print(f"mean field: phi={record['phi']} sigma_w={mf.sigma_w:.10g}{how} "
+          f"sigma_b={mf.sigma_b:g}   [theory/meanfield.md]", file=out)
+    rows = [("q*", mf.q_star, "fixed point of the length map (MF.1)"),
+            ("chi1", mf.chi1, f"sigma_w^2 E[phi'(h)^2]; phase {mf.phase} (MF.3a)"),
+            ("chi_q", mf.chi_q, "slope of the length map at q* (MF.3c)"),
+            ("c*", mf.c_star, "fixed point of the correlation map (MF.3b)"),
+            ("chi_c", mf.chi_c, "slope of the correlation map at c* (MF.3b)"),
+            ("xi_q", mf.xi_q, "depth scale -1/log chi_q (MF.3c)"),
+            ("xi_c", mf.xi_c, "depth scale -1/log chi_c (MF.3c)")]
+    for name, val, what in rows:
+        print(f"  {name:<6} {val:>16.10g}   {what}", file=out)
+    for k, (m, e) in enumerate(zip(mf.mu, dg.mu_error), start=1):
+        print(f"  mu_{k:<3} {m:>16.10g}   E[phi'(h)^{2 * k}], quadrature error {e:.1e}", file=out)
+    print(f"diagnostics: q* by {dg.q_solver} ({dg.q_iterations} iterations, "
+          f"{dg.q_function_calls} calls, residual {dg.q_residual:.1e}); c* by {dg.c_solver} "
+          f"({dg.c_iterations} iterations, residual {dg.c_residual:.1e}); chi1 error "
+          f"{dg.chi1_error:.1e}; quadrature failures {dg.quad_failures}", file=out)
+    print(out.getvalue().rstrip("\n"))
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo
 
 DEMO_DEPTH = 50
@@ -235,29 +374,6 @@ DEMO_WIDTH = 200
 DEMO_SAMPLES = 6
 DEMO_SEED = 2024
 DEMO_SIGMA_B = 0.05
-
-
-def _mu(phi, q, k):
-    """mu_k = E[phi'(sqrt(q) z)^(2k)] (THEORY.md, Conventions)."""
-    from .meanfield import gaussian_expectation
-    from .nonlinearities import get_phi
-
-    nl = get_phi(phi)
-    return gaussian_expectation(lambda h: float(nl.dphi(h)) ** (2 * k), q, nl.kinks)
-
-
-def _critical_sigma_w(phi, sigma_b):
-    """sigma_w with chi_1 = sigma_w^2 mu_1(q*) = 1 (Schoenholz et al. 1611.01232)."""
-    from scipy.optimize import brentq
-
-    from .meanfield import solve_q_star
-
-    def chi1_minus_1(sw):
-        q = solve_q_star(phi, sw, sigma_b)
-        return sw * sw * _mu(phi, 1.0 if q is None else q, 1) - 1.0
-
-    sw = brentq(chi1_minus_1, 1.0, 2.0, xtol=1e-10)
-    return sw, solve_q_star(phi, sw, sigma_b)
 
 
 def _cmd_demo(args):
@@ -272,7 +388,8 @@ def _cmd_demo(args):
 
     t0 = time.perf_counter()
     L, n, S = DEMO_DEPTH, DEMO_WIDTH, DEMO_SAMPLES
-    sw_c, q_c = _critical_sigma_w("tanh", DEMO_SIGMA_B)
+    sw_c = rmtchain.critical_sigma_w("tanh", DEMO_SIGMA_B)
+    q_c = rmtchain.mean_field("tanh", sw_c, DEMO_SIGMA_B, kmax=1).q_star
     print(f"rmtchain demo: depth-{L} chains, width {n}, {S} samples each, seed {DEMO_SEED}")
     print(f"tanh edge of chaos at sigma_b = {DEMO_SIGMA_B}: sigma_w = {sw_c:.4f}, q* = {q_c:.4f} "
           f"(chi_1 = 1); relu at He init sigma_w = sqrt(2)")
@@ -292,7 +409,8 @@ def _cmd_demo(args):
         mom = spec.moments(1)
         ratio = np.exp(_log_ratio_m2_m1sq(spec.log_singular_values))
         rm, rs = _mean_se(ratio)
-        mu1, mu2 = _mu(phi, chain.q_input, 1), _mu(phi, chain.q_input, 2)
+        # mu_k at the layers' length (q* for tanh; any q is fixed for relu at He init)
+        mu1, mu2 = rmtchain.mean_field(phi, sw, sb, q_star=chain.q_input, kmax=2).mu
         theory = 1.0 + L * (mu2 / mu1**2 - 1.0 + (1.0 if weights == "gaussian" else 0.0))
         ls = spec.log_singular_values
         finite = ls[np.isfinite(ls)]
@@ -559,43 +677,85 @@ def _cmd_figures(args):
 # ----------------------------------------------------------------------------- parser
 
 
+_PHI_HELP = "nonlinearity, e.g. tanh, relu, linear, leaky_relu(0.2) (default tanh)"
+
+
+def _add_chain_flags(p, methods, weights):
+    """The flags that define a Chain and its sampling, shared by ``sample`` and ``spectrum``."""
+    p.add_argument("--depth", type=int, required=True, help="number of layers L >= 1")
+    p.add_argument("--width", type=_parse_width, required=True,
+                   help="one width for every layer, or depth+1 comma-separated widths n_0,...,n_L")
+    p.add_argument("--weights", default="gaussian", help=f"one of {', '.join(weights)} (default gaussian)")
+    p.add_argument("--phi", default="tanh", help=_PHI_HELP)
+    p.add_argument("--sigma-w", dest="sigma_w", type=float, default=1.0, help="weight scale > 0 (default 1)")
+    p.add_argument("--sigma-b", dest="sigma_b", type=float, default=0.0, help="bias std >= 0 (default 0)")
+    p.add_argument("--q0", type=float, default=None,
+                   help="input length ||h_0||^2/n_0 (default: the fixed point q*, else 1)")
+    p.add_argument("--samples", type=int, default=10, help="number of sampled chains (default 10)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: fresh entropy, printed so the run can be repeated)")
+    p.add_argument("--method", choices=sorted(methods), default="auto",
+                   help="accumulation of the product (default auto)")
+
+
+def _add_output_flags(p, plot_help, plot_lambda_help):
+    p.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    p.add_argument("--plot", metavar="FILE", default=None, help=plot_help)
+    p.add_argument("--plot-lambda", action="store_true", help=plot_lambda_help)
+
+
 def build_parser():
     """The argument parser of the ``rmtchain`` command."""
     from . import __version__
     from .chain import WEIGHTS
+    from .compare import CDF_METHODS
     from .sampling import METHODS
 
     p = _Parser(prog=PROG, description="Random-matrix theory of deep neural chains: sample "
                 "Jacobian spectra, run the demo, regenerate the theory figures. "
                 "With no command, runs the demo.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{sample,demo,figures}")
+    sub = p.add_subparsers(dest="command", metavar="{sample,spectrum,meanfield,demo,figures,phase}")
 
     s = sub.add_parser("sample", help="sample the singular values of a chain's Jacobian J",
                        description="Sample J = D_L W_L ... D_1 W_1 and summarise its spectrum "
                        "(lambda = s^2, eigenvalues of J J^T).")
-    s.add_argument("--depth", type=int, required=True, help="number of layers L >= 1")
-    s.add_argument("--width", type=_parse_width, required=True,
-                   help="one width for every layer, or depth+1 comma-separated widths n_0,...,n_L")
-    s.add_argument("--weights", default="gaussian", help=f"one of {', '.join(WEIGHTS)} (default gaussian)")
-    s.add_argument("--phi", default="tanh",
-                   help="nonlinearity, e.g. tanh, relu, linear, leaky_relu(0.2) (default tanh)")
-    s.add_argument("--sigma-w", dest="sigma_w", type=float, default=1.0, help="weight scale > 0 (default 1)")
-    s.add_argument("--sigma-b", dest="sigma_b", type=float, default=0.0, help="bias std >= 0 (default 0)")
-    s.add_argument("--q0", type=float, default=None,
-                   help="input length ||h_0||^2/n_0 (default: the fixed point q*, else 1)")
-    s.add_argument("--samples", type=int, default=10, help="number of sampled chains (default 10)")
-    s.add_argument("--seed", type=int, default=None,
-                   help="random seed (default: fresh entropy, printed so the run can be repeated)")
-    s.add_argument("--method", choices=sorted(METHODS), default="auto",
-                   help="accumulation of the product (default auto)")
+    _add_chain_flags(s, METHODS, WEIGHTS)
     s.add_argument("--moments", type=int, default=4, metavar="KMAX",
                    help="report normalised-trace moments m_1..m_KMAX (default 4)")
-    s.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
-    s.add_argument("--plot", metavar="FILE", default=None, help="write a PNG histogram of the spectrum")
-    s.add_argument("--plot-lambda", action="store_true",
-                   help="with --plot: histogram of lambda = s^2 instead of log s")
+    _add_output_flags(s, "write a PNG histogram of the spectrum",
+                      "with --plot: histogram of lambda = s^2 instead of log s")
     s.set_defaults(func=_cmd_sample)
+
+    c = sub.add_parser("spectrum", help="sample, predict and compare a chain's Jacobian spectrum",
+                       description="Sample the spectrum of J J^T, predict it in the large-width "
+                       "limit (free probability) and compare: moments with z-scores, "
+                       "Kolmogorov-Smirnov distance on lambda, W1 distance on log lambda "
+                       "(theory/compare.md).")
+    _add_chain_flags(c, METHODS, WEIGHTS)
+    c.add_argument("--kmax", type=int, default=4,
+                   help="compare the moments m_1..m_KMAX (default 4)")
+    c.add_argument("--cdf", choices=list(CDF_METHODS), default="auto",
+                   help="evaluation of the predicted cdf: exact at every sampled value, on an "
+                   "adaptive grid, or auto (default)")
+    _add_output_flags(c, "write a PNG: sampled histogram with the predicted density",
+                      "with --plot: density of lambda instead of log10 lambda")
+    c.set_defaults(func=_cmd_spectrum)
+
+    m = sub.add_parser("meanfield", help="mean field: q*, chi1, c*, depth scales, mu_k",
+                       description="The mean field of a deep random chain at its fixed point "
+                       "(theory/meanfield.md): q*, chi1, c*, xi_q, xi_c, mu_1..mu_k.")
+    m.add_argument("--phi", default="tanh", help=_PHI_HELP)
+    m.add_argument("--sigma-w", dest="sigma_w", type=float, default=None,
+                   help="weight scale > 0 (required unless --critical)")
+    m.add_argument("--sigma-b", dest="sigma_b", type=float, default=0.0, help="bias std >= 0 (default 0)")
+    m.add_argument("--critical", action="store_true",
+                   help="solve for the sigma_w with chi1 = 1 at this sigma_b (edge of chaos)")
+    m.add_argument("--q-star", dest="q_star", type=float, default=None,
+                   help="use this fixed point (where every q is one, e.g. relu at sigma_w^2 = 2)")
+    m.add_argument("--kmax", type=int, default=4, help="report mu_1..mu_KMAX (default 4)")
+    m.add_argument("--json", action="store_true", help="print machine-readable JSON instead of a table")
+    m.set_defaults(func=_cmd_meanfield)
 
     d = sub.add_parser("demo", help="a short showcase (under a minute once compiled); writes a PNG",
                        description="Depth-50 chains: tanh at the edge of chaos and relu, orthogonal "
@@ -616,6 +776,7 @@ def build_parser():
                    help="redraw PNGs from the saved data where it is current (no resampling)")
     f.add_argument("--list", action="store_true", help="list the figures and exit")
     f.set_defaults(func=_cmd_figures)
+    add_phase_cli(sub)
     return p
 
 

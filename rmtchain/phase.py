@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import cli as _cli
+from ._io import atomic_write
 from ._rng import as_generator, check_count
 from .chain import WEIGHTS, Chain
 
@@ -347,7 +347,7 @@ class _Store:
         if stored is None:
             self.path.mkdir(parents=True, exist_ok=True)
             meta = {"format": STORE_FORMAT, "parameters": params, "entropy": str(entropy)}
-            _cli._atomic_write(meta_path, lambda f: f.write(
+            atomic_write(meta_path, lambda f: f.write(
                 (json.dumps(meta, indent=1) + "\n").encode()))
         return entropy
 
@@ -357,10 +357,10 @@ class _Store:
 
     def write_cell(self, rec, levels, fingerprint):
         blob = _cell_bytes(rec, levels, fingerprint)
-        _cli._atomic_write(self.cell_path(rec["depth"], rec["width"]), lambda f: f.write(blob))
+        atomic_write(self.cell_path(rec["depth"], rec["width"]), lambda f: f.write(blob))
 
     def write_assembled(self, ds):
-        _cli._atomic_write(self.path / _ASSEMBLED, lambda f: f.write(
+        atomic_write(self.path / _ASSEMBLED, lambda f: f.write(
             bytes(ds.to_netcdf(engine="scipy"))))
 
 
@@ -663,6 +663,8 @@ def add_cli(subparsers):
 
 
 def run_cli(args):
+    from . import cli as _cli
+
     """Run ``rmtchain phase``; returns the exit status (errors raise ValueError/UsageError)."""
     import sys
 

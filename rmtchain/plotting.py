@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_spectrum"]
+__all__ = ["plot_comparison", "plot_spectrum"]
 
 
 def _new_axes(ax):
@@ -97,5 +97,95 @@ def plot_spectrum(spectrum, *, ax=None, log=True, bins=60, label=None, **hist_kw
     ax.set_xlabel(xlabel)
     if fresh:
         ax.set_title(_chain_title(spectrum.chain, samples), fontsize="medium")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_comparison(comparison, *, ax=None, log=True, bins=60, points=200):
+    """Sampled spectrum (histogram) with the predicted density and atoms on top.
+
+    Parameters
+    ----------
+    comparison : SpectrumComparison
+        A result of ``rmtchain.compare.compare_spectrum``.
+    ax : matplotlib Axes, optional
+        Axes to draw on; a new figure is made if omitted (and then titled with the chain).
+    log : bool
+        True: density of log10 lambda; False: density of lambda (eigenvalues of J J^T).
+    bins : int or sequence or str
+        Passed to ``numpy.histogram_bin_edges`` (over the nonzero sampled values).
+    points : int
+        Number of points (>= 2) at which the predicted density is drawn.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Notes
+    -----
+    Both curves are normalised like the pooled spectrum (theory/compare.md (CMP.1)): the
+    histogram's area is the fraction of nonzero sampled eigenvalues, and the predicted
+    density is that of the bulk (area = bulk mass), so an atom at 0 (relu, hardtanh) shows
+    as missing area; its masses (predicted and sampled) are given in the legend. Positive
+    atoms are vertical lines labelled with their mass. The predicted density of
+    u = log10 lambda is ln(10) lambda rho(lambda).
+    """
+    from .compare import SpectrumComparison
+
+    if not isinstance(comparison, SpectrumComparison):
+        raise ValueError(
+            f"comparison must be a SpectrumComparison, got {type(comparison).__name__}")
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or points < 2:
+        raise ValueError(f"points must be an integer >= 2, got {points!r}")
+    spec, pred = comparison.sampled, comparison.predicted
+    t = 2.0 * np.asarray(spec.log_singular_values, dtype=float).ravel()
+    total = comparison.samples * comparison.chain.n_out   # pooled count, zeros included
+    t = t[np.isfinite(t)]
+    with np.errstate(over="ignore", under="ignore"):
+        x = t / np.log(10.0) if log else np.exp(t)
+    x = x[np.isfinite(x) & ((x > 0) | log)]
+    if x.size == 0:
+        raise ValueError("no finite nonzero sampled eigenvalue to plot")
+    ax, fresh = _new_axes(ax)
+    lo, hi = float(x.min()), float(x.max())
+    atoms = pred.atoms
+    if comparison.distances_available:
+        top = pred.max_eigenvalue
+        hi_p = np.log10(top) if log else top
+        hi = max(hi, hi_p)
+    if hi - lo > 1e-9 * max(1.0, abs(lo), abs(hi)):
+        edges = np.histogram_bin_edges(x, bins=bins, range=(lo, hi))
+        counts, edges = np.histogram(x, bins=edges)
+        dens = counts / (total * np.diff(edges))
+        ax.stairs(dens, edges, fill=True, alpha=0.5, color="C0",
+                  label=f"sampled ({comparison.samples} x {comparison.chain.n_out} eigenvalues)")
+    else:
+        ax.axvline(lo, color="C0", lw=3, alpha=0.5, label=f"sampled: all equal {lo:.6g}")
+    if comparison.distances_available:
+        lo_p = max(pred.support[0], 0.0)
+        if log:
+            start = lo if lo_p <= 0 else min(lo, np.log10(lo_p))
+            u = np.linspace(start, hi_p, points)
+            lam = 10.0 ** u
+            y = np.log(10.0) * lam * np.asarray(pred.pdf(lam))
+            ax.plot(u, y, color="k", lw=1.4, label="predicted density (n -> inf)")
+        else:
+            lam = np.linspace(lo_p, hi_p, points)
+            y = np.asarray(pred.pdf(lam))
+            ax.plot(lam, y, color="k", lw=1.4, label="predicted density (n -> inf)")
+    for loc, m in atoms:
+        if loc > 0:
+            ax.axvline(np.log10(loc) if log else loc, color="C3", ls="--",
+                       label=f"predicted atom {m:.3g} at lambda = {loc:.4g}")
+    z0p, z0s = comparison.zero_fraction_predicted, comparison.zero_fraction_sampled
+    if z0p > 0 or z0s > 0:
+        ax.plot([], [], " ", label=f"lambda = 0: predicted {z0p:.3g}, sampled {z0s:.3g} (not drawn)")
+    if comparison.distances_available:
+        ax.plot([], [], " ", label=f"KS = {comparison.ks:.3g}, W1(log) = "
+                                  f"{comparison.wasserstein_log:.3g}")
+    ax.set_xlabel(r"$\log_{10}\lambda$" if log else r"$\lambda$ (eigenvalue of $J J^\top$)")
+    ax.set_ylabel(r"density of $\log_{10}\lambda$" if log else r"density of $\lambda$")
+    if fresh:
+        ax.set_title(_chain_title(comparison.chain, comparison.samples), fontsize="medium")
     ax.legend(fontsize="small")
     return ax

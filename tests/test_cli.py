@@ -1,7 +1,7 @@
 """The ``rmtchain`` command line: sample / demo / figures, errors, provenance, resumption.
 
-Subprocess tests run ``python -m rmtchain.cli`` (the same ``main`` as the ``rmtchain`` entry
-point) so that exit codes and stderr are those a user sees. Tolerance used: rounding (1e-12
+Subprocess tests run ``rmtchain.cli.main`` in a fresh interpreter, as the ``rmtchain`` entry
+point does, so that exit codes and stderr are those a user sees. Tolerance used: rounding (1e-12
 relative) for the orthogonal linear chain, whose singular values are exactly sigma_w^L.
 """
 
@@ -28,7 +28,10 @@ RTOL_ROUNDING = 1e-12
 def run_cli(*args, cwd=None, timeout=600):
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "rmtchain.cli", *args], capture_output=True,
+    # what the ``rmtchain`` console script runs; ``python -m rmtchain.cli`` would also work
+    # but warns (runpy) once the package imports rmtchain.cli itself (rmtchain.phase does)
+    entry = "import sys; from rmtchain.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", entry, *args], capture_output=True,
                           text=True, cwd=cwd or REPO, env=env, timeout=timeout)
 
 
@@ -93,6 +96,19 @@ BAD = [
     (["sample", "--width", "4"], "depth"),
     (["sample", "--depth", "3", "--width", "4", "--method", "svd"], "method"),
     (["figures", "no_such_figure"], "no_such_figure"),
+    (["spectrum", "--depth", "0", "--width", "4"], "depth"),
+    (["spectrum", "--depth", "2", "--width", "4", "--samples", "1"], "samples"),
+    (["spectrum", "--depth", "2", "--width", "4", "--kmax", "0"], "kmax"),
+    (["spectrum", "--depth", "2", "--width", "4", "--cdf", "fast"], "cdf"),
+    (["spectrum", "--depth", "2", "--width", "4", "--seed", "-3"], "seed"),
+    (["spectrum", "--depth", "2", "--width", "4", "--plot", "/no/such/dir/x.png"], "plot"),
+    (["meanfield", "--phi", "tanh", "--sigma-w", "0.9"], "fixed point"),
+    (["meanfield", "--phi", "nope", "--sigma-w", "1.2"], "phi"),
+    (["meanfield", "--phi", "tanh"], "sigma-w"),
+    (["meanfield", "--phi", "tanh", "--sigma-w", "-1"], "sigma_w"),
+    (["meanfield", "--phi", "tanh", "--critical", "--sigma-w", "1.1"], "critical"),
+    (["meanfield", "--phi", "relu", "--critical", "--sigma-b", "0.1"], "critical"),
+    (["meanfield", "--phi", "tanh", "--sigma-w", "1.2", "--kmax", "0"], "kmax"),
     (["nonsense"], "nonsense"),
 ]
 
@@ -130,6 +146,92 @@ def test_no_command_runs_demo(monkeypatch):
     monkeypatch.setattr(cli, "_cmd_demo", lambda args: called.append(args.out) or 0)
     assert cli.main([]) == 0
     assert called == [None]
+
+
+# ----------------------------------------------------------------------------- spectrum
+
+
+def test_spectrum_json_parses_and_matches_library():
+    """The CLI prints compare_spectrum's numbers: same seed, same chain -> identical values."""
+    from rmtchain.compare import compare_spectrum
+
+    args = ("spectrum", "--depth", "1", "--width", "12", "--phi", "linear", "--sigma-w", "1.2",
+            "--samples", "3", "--seed", "4", "--kmax", "3")
+    r = run_cli(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    ref = compare_spectrum(rmtchain.Chain(1, 12, phi="linear", sigma_w=1.2), 3, rng=4, kmax=3)
+    assert d["seed"] == 4 and d["samples"] == 3 and d["moments"]["k"] == [1, 2, 3]
+    assert d["ks"] == ref.ks and d["wasserstein_log"] == ref.wasserstein_log
+    assert d["moments"]["z"] == ref.moment_z.tolist()
+    # MP(1, 1.44) moments: 1.44^k Narayana (1, 2, 5), rounding
+    np.testing.assert_allclose(d["moments"]["predicted"], 1.44 ** np.arange(1, 4) * [1, 2, 5],
+                               rtol=RTOL_ROUNDING)
+    assert d["support"][0] == 0.0 and d["support"][1] == pytest.approx(4 * 1.44, rel=1e-9)
+    assert d["atoms"] == [] and d["distances_available"] is True
+
+
+def test_spectrum_table_and_plot(tmp_path):
+    target = tmp_path / "cmp.png"
+    r = run_cli("spectrum", "--depth", "2", "--width", "10", "--phi", "relu", "--sigma-w",
+                "1.41421356", "--samples", "2", "--seed", "3", "--plot", str(target))
+    assert r.returncode == 0, r.stderr
+    for word in ("sampled m_k", "predicted m_k", "KS distance", "W1 distance",
+                 "predicted support", "max eigenvalue", "predicted atoms", "0.5 at 0", "seed 3"):
+        assert word in r.stdout, word
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_spectrum_bad_input_leaves_no_file(tmp_path, capsys):
+    target = tmp_path / "never.png"
+    assert cli.main(["spectrum", "--depth", "2", "--width", "4", "--sigma-w", "nan",
+                     "--plot", str(target)]) == 2
+    assert len(error_lines(capsys.readouterr().err)) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------- meanfield
+
+
+def test_meanfield_table_and_json_match_library():
+    r = run_cli("meanfield", "--phi", "tanh", "--sigma-w", "1.2", "--sigma-b", "0.05", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    mf = rmtchain.mean_field("tanh", 1.2, 0.05, kmax=4)
+    for key in ("q_star", "chi1", "chi_q", "c_star", "chi_c", "xi_q", "xi_c"):
+        assert d[key] == getattr(mf, key), key
+    assert d["mu"]["value"] == mf.mu.tolist() and d["phase"] == "chaotic"
+    assert d["diagnostics"]["quad_failures"] == 0
+    t = run_cli("meanfield", "--phi", "tanh", "--sigma-w", "1.2", "--sigma-b", "0.05")
+    assert t.returncode == 0
+    for word in ("q*", "chi1", "c*", "xi_q", "xi_c", "mu_1", "mu_4", "diagnostics"):
+        assert word in t.stdout, word
+
+
+def test_meanfield_critical_solves_chi1_one():
+    """--critical: THEORY.md's example, tanh at sigma_b = 0.05: sigma_w ~ 1.1225, q* ~ 0.1537;
+    chi1 = 1 to the solver's tolerance (1e-10), xi_c infinite (JSON null)."""
+    r = run_cli("meanfield", "--phi", "tanh", "--sigma-b", "0.05", "--critical", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["sigma_w"] == pytest.approx(1.1225, abs=5e-5)
+    assert d["q_star"] == pytest.approx(0.1537, abs=5e-5)
+    assert abs(d["chi1"] - 1.0) < 1e-10 and d["xi_c"] is None and d["phase"] == "critical"
+    assert d["sigma_w"] == rmtchain.critical_sigma_w("tanh", 0.05)
+
+
+def test_meanfield_no_fixed_point_is_one_line_subprocess():
+    r = run_cli("meanfield", "--phi", "tanh", "--sigma-w", "0.9")
+    assert r.returncode == 2 and r.stdout == ""
+    lines = error_lines(r.stderr)
+    assert len(lines) == 1 and lines[0].startswith("rmtchain: error: ") and "q*" in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_demo_uses_library_mean_field():
+    """The private _mu/_critical_sigma_w duplicates are gone (replaced by rmtchain.meanfield)."""
+    assert not hasattr(cli, "_mu") and not hasattr(cli, "_critical_sigma_w")
 
 
 # ----------------------------------------------------------------------------- figures
