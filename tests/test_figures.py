@@ -1,0 +1,201 @@
+"""Figures of issue 3: psg_densities, depth_moments, fuss_catalan, order_chaos.
+
+Each figure's quick compute must pass its own agreement checks (which compare samples with
+independent theory: see each module's docstring), ``plot`` must return a Figure from the
+data alone, and each agreement must fail on data that contradicts the theory (a check that
+cannot fail is a defect). The KS helpers are checked against scipy.stats.kstest and a brute
+force supremum; the exact zero-fraction law against a NumPy Monte Carlo.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.figure  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from scipy import stats  # noqa: E402
+
+import rmtchain  # noqa: E402
+from rmtchain.cli import _load_module, figures_dir  # noqa: E402
+from rmtchain.laws import FussCatalan  # noqa: E402
+
+NAMES = ("fig_psg_densities", "fig_depth_moments", "fig_fuss_catalan", "fig_order_chaos")
+
+
+def _module(name):
+    return _load_module(figures_dir() / f"{name}.py")
+
+
+@pytest.fixture(scope="module")
+def quick_data():
+    """compute(quick=True) once per figure, with the seed the CLI uses."""
+    out = {}
+    for name in NAMES:
+        mod = _module(name)
+        out[name] = (mod, mod.compute(True, np.random.default_rng(mod.SEED)))
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_quick_agreement_passes(quick_data, name):
+    mod, data = quick_data[name]
+    met = mod.agreement(data)
+    assert met["passed"], met.get("summary")
+    assert isinstance(met["summary"], str) and met["summary"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plot_returns_figure_from_data(quick_data, name):
+    mod, data = quick_data[name]
+    fig = mod.plot(copy.deepcopy(data))
+    try:
+        assert isinstance(fig, matplotlib.figure.Figure)
+        assert fig.axes
+    finally:
+        plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- can fail
+
+
+def test_psg_agreement_fails_against_a_wrong_prediction(quick_data):
+    """KS of sampled tanh spectra against the prediction for the *other* weight ensemble
+    (same phi, q*, depth) exceeds the threshold: the check resolves orthogonal vs Gaussian."""
+    mod, data = quick_data["fig_psg_densities"]
+    d = data["settings"]["tanh_q0p5_orthogonal_L8"]
+    wrong = rmtchain.Chain.critical(8, int(d["width"]), phi="tanh", weights="gaussian",
+                                    q_star=0.5)
+    lam = np.asarray(d["eigenvalues"])
+    pcdf = mod.PredictedCdf(rmtchain.predict_spectrum(wrong), float(lam[lam > 0].min()))
+    ks, _ = mod.ks_distance(lam, pcdf)
+    assert ks > float(d["ks_threshold"])
+    bad = copy.deepcopy(data)
+    bad["settings"]["tanh_q0p5_orthogonal_L8"]["ks"] = ks
+    assert not mod.agreement(bad)["passed"]
+
+
+def test_psg_agreement_fails_on_wrong_zero_fraction(quick_data):
+    mod, data = quick_data["fig_psg_densities"]
+    bad = copy.deepcopy(data)
+    d = bad["settings"]["relu_q0p5_gaussian_L8"]
+    d["zero_fraction"] = np.asarray(d["zero_fraction"]) * 0.0 + 0.5 - 0.1  # too few zeros
+    assert not mod.agreement(bad)["passed"]
+
+
+def test_depth_moments_agreement_fails_on_wrong_theory(quick_data):
+    """Doubling the variance line, or dropping s_1 (orthogonal formula for Gaussian weights),
+    is detected."""
+    mod, data = quick_data["fig_depth_moments"]
+    bad = copy.deepcopy(data)
+    d = bad["settings"]["tanh_q0p5_gaussian"]
+    d["var_theory"] = np.asarray(d["var_theory"]) * 2.0
+    assert not mod.agreement(bad)["passed"]
+    bad = copy.deepcopy(data)
+    d = bad["settings"]["relu_q0p5_gaussian"]
+    L = np.asarray(bad["depths"], dtype=float)
+    d["var_theory"] = np.asarray(d["var_theory"]) - L   # s_1 = 0 instead of 1
+    d["var_closed_form"] = d["var_theory"]
+    assert not mod.agreement(bad)["passed"]
+
+
+def test_depth_moments_closed_form_is_independent_of_the_series():
+    """L (mu_2/mu_1^2 - 1 + s_1) with mu_k from mean_field equals the S-transform series
+    (quadrature tolerance 1e-8 relative) for hardtanh, a phi not in the figure."""
+    mod = _module("fig_depth_moments")
+    chain = rmtchain.Chain.critical(5, 50, phi="hardtanh", weights="gaussian", q_star=0.5)
+    m = rmtchain.predict_spectrum(chain).moments(2)
+    vc = mod.closed_form_var("hardtanh", chain.sigma_w, chain.sigma_b, chain.q_input,
+                             "gaussian", 5)
+    assert abs(vc / (m[1] / m[0] ** 2 - 1.0) - 1.0) < 1e-8
+
+
+def test_fuss_catalan_agreement_fails_on_wrong_law(quick_data):
+    """Samples of depth 2 against the depth-1 law (Marchenko-Pastur), and a 50% scale error
+    (the quick size resolves KS to ~0.08: a 10% scale error moves KS by only ~0.03)."""
+    mod, data = quick_data["fig_fuss_catalan"]
+    d = data["L2"]
+    assert mod.ks_distance(d["eigenvalues"], FussCatalan(1)) > float(d["ks_threshold"])
+    bad = copy.deepcopy(data)
+    bad["L2"]["ks"] = mod.ks_distance(1.5 * np.asarray(d["eigenvalues"]), FussCatalan(2))
+    assert not mod.agreement(bad)["passed"]
+    bad = copy.deepcopy(data)
+    bad["L2"]["edge"] = 4.0                    # the Marchenko-Pastur edge instead of 27/4
+    assert not mod.agreement(bad)["passed"]
+
+
+def test_order_chaos_agreement_fails_on_shifted_line(quick_data):
+    mod, data = quick_data["fig_order_chaos"]
+    bad = copy.deepcopy(data)
+    bad["line_sigma_w2"] = np.asarray(bad["line_sigma_w2"]) * 1.02
+    assert not mod.agreement(bad)["passed"]
+    bad = copy.deepcopy(data)
+    bad["published_sigma_w"] = float(bad["published_sigma_w"]) + 2e-4
+    assert not mod.agreement(bad)["passed"]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+@given(seed=st.integers(0, 2**32 - 1), L=st.integers(1, 6), N=st.integers(5, 300))
+def test_fc_ks_equals_scipy_kstest(seed, L, N):
+    """The figure's KS statistic equals scipy.stats.kstest's (rounding, 1e-12)."""
+    mod = _module("fig_fuss_catalan")
+    law = FussCatalan(L)
+    x = np.random.default_rng(seed).uniform(0.0, law.support[1], N)
+    ref = stats.kstest(x, lambda v: law.cdf(v)).statistic
+    assert abs(mod.ks_distance(x, law) - ref) <= 1e-12
+
+
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(5, 200),
+       zeros=st.floats(0.0, 0.9), atom=st.floats(0.0, 0.5))
+def test_psg_ks_with_atoms_equals_brute_force(seed, N, zeros, atom):
+    """KS with atoms at 0 and at a positive point, against the supremum over a dense grid of
+    right and left limits (exact up to the grid: the grid contains every sample point and
+    the atoms, so it is exact). Continuous part: uniform on (0, 2) via a stub prediction."""
+    mod = _module("fig_psg_densities")
+    rng = np.random.default_rng(seed)
+    pc = object.__new__(mod.PredictedCdf)
+    z0 = 0.3
+    a1, m1 = 1.0, atom * (1.0 - z0)
+    pc.atoms = [(0.0, z0)] + ([(a1, m1)] if m1 > 0 else [])
+    pc.zero_mass = z0
+    pc.bulk = False
+    bulk_mass = 1.0 - z0 - m1
+
+    def cdf(lam, *, left=False):
+        lam = np.asarray(lam, dtype=float)
+        out = pc._atoms_upto(lam, left) + bulk_mass * np.clip(lam / 2.0, 0.0, 1.0)
+        return np.clip(out, 0.0, 1.0)
+
+    pc.cdf = cdf
+    k0 = int(zeros * N)
+    k1 = int(atom * (N - k0))
+    x = np.concatenate([np.zeros(k0), np.full(k1, a1), rng.uniform(0.0, 2.0, N - k0 - k1)])
+    ks, n = mod.ks_distance(x, pc)
+    pts = np.unique(np.concatenate([x, [0.0, a1, 2.0]]))
+    xs = np.sort(x)
+    right = np.searchsorted(xs, pts, side="right") / N
+    left = np.searchsorted(xs, pts, side="left") / N
+    ref = max(np.max(np.abs(right - cdf(pts))), np.max(np.abs(left - cdf(pts, left=True))))
+    assert n == N
+    assert abs(ks - ref) <= 1e-12
+
+
+def test_zero_fraction_against_numpy_monte_carlo():
+    """Exact law of 1 - min_l K_l / n against 200000 NumPy draws (Monte Carlo: 5 s.e.)."""
+    mod = _module("fig_psg_densities")
+    n, L, p = 40, 7, 0.5
+    mean, sd = mod.zero_fraction(n, L, p)
+    rng = np.random.default_rng(3)
+    K = rng.binomial(n, p, size=(200_000, L)).min(axis=1)
+    mc = 1.0 - K / n
+    assert abs(mc.mean() - mean) <= 5 * mc.std() / np.sqrt(mc.size)
+    assert abs(mc.std() - sd) <= 0.01 * sd
