@@ -29,6 +29,7 @@ BENCHMARKS = {
     "c": "bench_deep_stable.py",
     "d": "bench_haar.py",
     "e": "bench_memory.py",
+    "f": "bench_density.py",
 }
 
 

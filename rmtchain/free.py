@@ -1,7 +1,7 @@
 """Free probability of the chain Jacobian: laws of phi'(h)^2, S-transforms, moment series
 and the density of lambda (eigenvalues of J J^T) in the large-width limit.
 
-Derivations and equation labels: theory/free.md (FP.1)-(FP.12). Conventions: THEORY.md
+Derivations and equation labels: theory/free.md (FP.1)-(FP.13). Conventions: THEORY.md
 (free probability) and theory/README.md. Sources: Pennington, Schoenholz, Ganguli
 arXiv:1711.04735 and arXiv:1802.09979.
 
@@ -47,6 +47,9 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(_GL_ORDER)
 _Z_CUTS = (-14.0, -10.0, -8.0, *np.arange(-24, 25) / 4.0, 8.0, 10.0, 14.0)
 #: a length-map step smaller than this (relative) is rounding at a fixed point: q stays put
 _Q_SETTLE = 1e-12
+#: floor and ceiling of layer lengths that follow the length map to 0 or to infinity (FP.5)
+_TINY_Q = 1e-300
+_HUGE_Q = 1e300
 #: scale-invariant nonlinearities: the law of phi'(h)^2 does not depend on q
 _SCALE_FREE = ("linear", "relu", "leaky_relu")
 
@@ -82,10 +85,17 @@ def layer_lengths(chain):
     -------
     ndarray, shape (L,)
 
+    Notes
+    -----
+    Without a fixed point q_l may run to 0 or to infinity: it is floored at 1e-300 (where
+    the law of d is its q -> 0 limit to rounding) and, for linear/relu/leaky_relu (whose
+    law of d does not depend on q), capped at 1e300 (theory/free.md (FP.5)).
+
     Raises
     ------
     ValueError
-        If the length map overflows (q_l grows past the float range) or reaches 0.
+        If the length map leaves (0, inf) otherwise (NaN, or overflow for a phi whose law
+        of d depends on q).
     """
     nl = chain.phi
     L = chain.depth
@@ -101,6 +111,13 @@ def layer_lengths(chain):
             h, wz = _gauss_nodes(q, nl.kinks)
             cache[key] = sw2 * r * float(np.dot(wz, _phi_values(nl, h, 0) ** 2)) + sb2
         q_new = cache[key]
+        if q_new < _TINY_Q and q_new < q:
+            # q_l -> 0 geometrically (tanh-like phi, sigma_b = 0): below 1e-300 the law of
+            # d equals its q -> 0 limit to rounding (h ~ 1e-150), so q is held there
+            q_new = max(q_new, _TINY_Q) if q >= _TINY_Q else q
+        if nl.name in _SCALE_FREE and q_new > _HUGE_Q:
+            # q_l -> inf geometrically; the law of d does not depend on q (FP.5)
+            q_new = _HUGE_Q
         if not math.isfinite(q_new) or q_new <= 0.0:
             raise ValueError(
                 f"the length map of phi={nl} with sigma_w={chain.sigma_w}, "
@@ -709,6 +726,166 @@ class _DensitySolver:
         return out
 
 
+class _MultiLawSolver(_DensitySolver):
+    """Density of a chain whose layers have different laws of d or different widths
+    (FP.13): the same continuation as ``_DensitySolver`` in the unknown w of the
+    last layer (x = M_{D_L}(w) = M_{JJ^T}(z)), with every other layer's w_l found by
+    inverting M_{D_l}(w_l) = C_l x, C_l = n_L / n_l (a vectorised inner Newton).
+
+    Phi(w) = log(1+x) - log x + sum_l [log w_l + log x_l - log(1+x_l) + f_l(x_l)] = log z,
+    x_l = C_l x, f_l = -log F_l: log sigma_w^2 + log(1 + c_l y) (Gaussian),
+    log sigma_w^2 + log(1 + c_l y) - log c_l - log(1 + y) (orthogonal, c_l > 1),
+    log sigma_w^2 (orthogonal, c_l <= 1).
+    """
+
+    def __init__(self, laws, chain, log_m1):
+        geo = _layer_geometry(chain)
+        n = chain.widths
+        L = chain.depth
+        groups = {}
+        for l in range(L):
+            c, kind = geo[l]
+            key = (id(laws[l]), n[L] / n[l + 1], c, kind)
+            if key not in groups:
+                groups[key] = [laws[l], n[L] / n[l + 1], c, kind, 0]
+            groups[key][4] += 1
+        # the reference group: the last layer (C = 1), whose w is the unknown
+        ref_key = (id(laws[L - 1]), 1.0, geo[L - 1][0], geo[L - 1][1])
+        keys = [ref_key] + [k for k in groups if k != ref_key]
+        g = [groups[k] for k in keys]
+        self.K = len(g)
+        nmax = max(len(x[0].values) for x in g)
+        self.vals = np.zeros((self.K, nmax))
+        self.probs = np.zeros((self.K, nmax))
+        for i, x in enumerate(g):
+            self.vals[i, :len(x[0].values)] = x[0].values
+            self.probs[i, :len(x[0].probs)] = x[0].probs
+        self.C = np.array([x[1] for x in g])
+        self.c = np.array([x[2] for x in g])
+        self.kind = [x[3] for x in g]
+        self.count = np.array([x[4] for x in g], dtype=float)
+        self.mu1 = np.array([float(x[0].moments(1)[0]) for x in g])
+        self.dmaxes = np.array([x[0].max for x in g])
+        self.gauss = np.array([k == "gauss" for k in self.kind])
+        self.expand = np.array([k == "orth_expand" for k in self.kind])
+        self.law = g[0][0]
+        self.L = L
+        self.a = 1.0
+        self.log_s2 = 2.0 * math.log(chain.sigma_w)
+        self.log_m1 = log_m1
+        self.dmax = self.law.max
+        self._last = None  # (w_ref, w_l) of the last converged inner solve
+        self._edge()
+        self._table()
+
+    def _inner(self, w, y):
+        """w_l with M_{D_l}(w_l) = y_l for l >= 1 (group 0 is w itself), and M'_l(w_l)."""
+        K = self.K
+        real = w.imag == 0.0
+        guesses = []
+        if self._last is not None and self._last[0] != 0:
+            guesses.append(self._last[1] * (w / self._last[0]))
+        guesses.append(w * self.mu1 / (self.C * self.mu1[0]))
+        for v in guesses:
+            v = np.array(v, dtype=complex)
+            v[0] = w
+            ok = False
+            for _ in range(_NEWTON_MAXITER):
+                diff = v[1:, None] - self.vals[1:]
+                gg = self.probs[1:] / diff
+                t = gg * self.vals[1:]
+                m = t.sum(axis=1)
+                dm = -(t / diff).sum(axis=1)
+                step = (m - y[1:]) / dm
+                new = v[1:] - step
+                # halve steps that cross the real axis (complex mode) or max d (real mode)
+                for _h in range(60):
+                    if real:
+                        bad = ~(new.real > self.dmaxes[1:]) | ~np.isfinite(new)
+                    else:
+                        bad = ~(new.imag > 0.0) | ~np.isfinite(new)
+                    if not bad.any():
+                        break
+                    step = np.where(bad, 0.5 * step, step)
+                    new = v[1:] - step
+                v[1:] = new
+                if np.all(np.abs(step) <= _NEWTON_TOL * np.abs(new)):
+                    ok = True
+                    break
+            if ok and np.all(np.isfinite(v)):
+                diff = v[1:, None] - self.vals[1:]
+                dm = -(self.probs[1:] * self.vals[1:] / diff**2).sum(axis=1)
+                self._last = (w, v.copy())
+                return v, dm
+        return None, None
+
+    def phi(self, w):
+        # a failed inner solve gives NaN, which the callers treat as "no root here"
+        with np.errstate(all="ignore"):
+            return self._phi(w)
+
+    def _phi(self, w):
+        w = np.asarray(w, dtype=complex)
+        vals, ders, xs = [], [], []
+        for wi in w.ravel():
+            x, x1, dx = self.law.m_transform_1p(np.array([wi]))
+            x, x1, dx = complex(x[0]), complex(x1[0]), complex(dx[0])
+            y = self.C * x
+            wl, dm = (np.array([wi]), np.array([]))
+            if self.K > 1:
+                wl, dm = self._inner(wi, y)
+                if wl is None:
+                    vals.append(np.nan + 0j)
+                    ders.append(np.nan + 0j)
+                    xs.append(x)
+                    continue
+            dwdx = np.concatenate(([1.0 / dx], 1.0 / dm)) if self.K > 1 else np.array([1.0 / dx])
+            y1 = 1.0 + y
+            y1[0] = x1  # full relative precision where x -> -1
+            cy = 1.0 + self.c * y
+            f = self.log_s2 + np.where(self.gauss | self.expand, np.log(cy), 0.0)
+            f = f - np.where(self.expand, np.log(self.c) + np.log(y1), 0.0)
+            df = np.where(self.gauss | self.expand, self.c / cy, 0.0)
+            df = df - np.where(self.expand, 1.0 / y1, 0.0)
+            val = np.log(x1) - np.log(x) + np.sum(
+                self.count * (np.log(wl) + np.log(y) - np.log(y1) + f))
+            dval_dx = 1.0 / x1 - 1.0 / x + np.sum(
+                self.count * self.C * (dwdx / wl + 1.0 / y - 1.0 / y1 + df))
+            vals.append(val)
+            ders.append(dval_dx * dx)
+            xs.append(x)
+        shape = w.shape
+        return (np.array(vals).reshape(shape), np.array(ders).reshape(shape),
+                np.array(xs).reshape(shape))
+
+    def newton(self, t, w0):
+        with np.errstate(all="ignore"):
+            return super().newton(t, w0)
+
+    def _phi_real(self, s):
+        v, _, _ = self.phi(np.array([self.dmax + math.exp(s)], dtype=complex))
+        val = v[0]
+        return float(val.real) if np.isfinite(val) else math.inf
+
+    def _edge_in_gap(self):
+        raise _ContinuationError(
+            "the upper edge sits at an atom of phi'(h)^2 (orthogonal, Bernoulli d) with "
+            "layer-dependent laws: not implemented")
+
+    def start_far(self, t):
+        lam = math.exp(t)
+        eta = 1e3 * lam
+        z = complex(lam, eta)
+        w = self.mu1[0] * z * math.exp(-self.log_m1)
+        while True:
+            target = complex(math.log(abs(z)), math.atan2(z.imag, z.real))
+            w, _, _ = self.newton(target, w)
+            if eta < 1e-15 * lam:
+                return w
+            eta *= 0.5
+            z = complex(lam, eta)
+
+
 class _EmptyBulk:
     """Stand-in solver when the atoms carry all the mass (linear orthogonal chains)."""
 
@@ -773,8 +950,10 @@ class SpectrumPrediction:
     -----
     ``moments`` works for every chain (rectangular widths and layer-dependent q_l included)
     by the S-transform product (FP.4)-(FP.7). The density, ``cdf``, ``support`` and
-    ``singular_value_pdf`` need a square chain whose layers share one law of d (the input at
-    the fixed point q*, or a scale-free phi); otherwise they raise NotImplementedError.
+    ``singular_value_pdf`` need a chain whose layers share one law of d (the input at the
+    fixed point q*, or a scale-free phi): square (FP.8)-(FP.11) or rectangular (FP.13)
+    (rectangular orthogonal only for a law of d without atoms); otherwise they raise
+    NotImplementedError.
     """
 
     chain: object
@@ -823,16 +1002,21 @@ class SpectrumPrediction:
             return self._cache["solver"]
         if self._density is None:
             raise NotImplementedError(
-                "the density needs a square chain of depth >= 2 (depth 1 for Gaussian "
-                "weights) whose layers share one law of phi'(h)^2 (input at the fixed point "
-                "q*, or linear/relu/leaky_relu); moments() works for every chain")
+                "the density needs a chain whose layers share one law of phi'(h)^2 (input "
+                "at the fixed point q*, or linear/relu/leaky_relu), of depth >= 2 for "
+                "orthogonal weights, and, if rectangular and orthogonal, a law of "
+                "phi'(h)^2 without atoms; layer-dependent laws (q_l following the length "
+                "map) are not implemented; moments() works for every chain")
         law, atoms = self._density
         if 1.0 - sum(m for _, m in atoms) <= 1e-14:
             solver = _EmptyBulk(atoms)
         else:
             ch = self.chain
             try:
-                solver = _DensitySolver(law, ch.depth, ch.sigma_w, ch.weights)
+                if isinstance(law, list):
+                    solver = _MultiLawSolver(law, ch, self.log_m1)
+                else:
+                    solver = _DensitySolver(law, ch.depth, ch.sigma_w, ch.weights)
             except _ContinuationError as exc:
                 raise NotImplementedError(f"density continuation failed: {exc}") from None
         self._cache["solver"] = solver
@@ -937,6 +1121,18 @@ def _atoms(law, chain):
     return out
 
 
+def _zero_atom(laws, chain):
+    """The atom at 0 of a chain with per-layer laws and widths (FP.12): in generic position
+    rank(J) = min(n_0, min_l n_l (1 - P(d_l = 0))), so the mass is 1 - rank / n_L."""
+    n = chain.widths
+    rank = float(n[0])
+    for l, lw in enumerate(laws):
+        p0 = sum(p for v, p in lw.atoms if v == 0.0)
+        rank = min(rank, n[l + 1] * (1.0 - p0))
+    m = 1.0 - rank / n[-1]
+    return [(0.0, m)] if m > 1e-15 else []
+
+
 def predict_spectrum(chain):
     """Large-width prediction of the spectrum of J J^T for ``chain``.
 
@@ -989,9 +1185,16 @@ def predict_spectrum(chain):
         # equation to solve, and not implemented here
         if empty or not (chain.weights == "orthogonal" and chain.depth == 1):
             density = (law, atoms)
-    elif square:
-        # zero atoms are exact for any layer sequence: the largest P(d = 0)
-        p0 = max(sum(p for v, p in derivative_law(nl, ql).atoms if v == 0.0) for ql in q)
-        if p0 > 0:
-            atoms = [(0.0, p0)]
+    else:
+        laws = [derivative_law(nl, ql) for ql in q]
+        atoms = _zero_atom(laws, chain)
+        positive_atoms = any(v > 0.0 for lw in laws for v, _ in lw.atoms)
+        # the density of a rectangular chain (FP.13): one law of d, or orthogonal weights
+        # (whose expanding layers rescale q_l, FP.5). Square chains whose q_l follow the
+        # length map lose the branch next to the upper edge: not implemented yet
+        one_law = all(lw is laws[0] for lw in laws) or (chain.weights == "orthogonal"
+                                                        and not square)
+        if one_law and not (chain.weights == "orthogonal" and (positive_atoms
+                                                                or chain.depth == 1)):
+            density = (laws, atoms)
     return SpectrumPrediction(chain, q, log_m1, atoms, density)

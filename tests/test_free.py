@@ -404,11 +404,101 @@ def test_validation():
         free.predict_spectrum("tanh")
     out = pred.pdf([-1.0, 0.0, 1.0, np.inf, -np.inf])
     assert np.all(np.isfinite(out)) and out[0] == 0.0
-    rect = free.predict_spectrum(rmtchain.Chain(2, (10, 20, 30), phi="tanh", sigma_w=1.4,
-                                                sigma_b=0.3))
-    assert np.all(np.isfinite(rect.moments(3)))
+    # layer-dependent laws of d (q_l -> 0): moments yes, density not implemented
+    flow = free.predict_spectrum(rmtchain.Chain(3, 16, phi="tanh", sigma_w=1.0, sigma_b=0.0))
+    assert np.all(np.isfinite(flow.moments(3)))
     with pytest.raises(NotImplementedError):
-        rect.pdf(1.0)
+        flow.pdf(1.0)
+    with pytest.raises(ValueError, match="q"):
+        free.derivative_law("tanh", 0.0)
+    with pytest.raises(ValueError, match="order"):
+        free.s_transform_series(_chain("tanh", 2, "gaussian"), 0)
+
+
+@pytest.mark.parametrize(("phi", "sigma_w"), [("tanh", 0.5), ("hardtanh", 0.5), ("erf", 0.3),
+                                              ("relu", 1.5), ("linear", 1.2)])
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_no_fixed_point_chains_give_finite_moments(phi, sigma_w, weights):
+    """No mean-field fixed point (q_l -> 0 or -> inf geometrically, sigma_b = 0): at depth
+    1000 the layer lengths are floored/capped (FP.5) instead of under/overflowing, and the
+    moments are finite. SERIES: the q -> 0 limit d = phi'(0)^2 (tanh, hardtanh, erf: the
+    layers become linear with slope phi'(0)) or scale-free d (relu, linear) gives the closed
+    forms m_2/m_1^2 - 1 = sum_l (mu_2/mu_1^2 - 1 + s_1) evaluated here on the layers' own
+    mu_k (mpmath for the first and last layer)."""
+    chain = rmtchain.Chain(1000, 16, phi=phi, sigma_w=sigma_w, sigma_b=0.0, weights=weights)
+    q = free.layer_lengths(chain)
+    assert np.all(np.isfinite(q)) and np.all(q > 0)
+    log_m1, m_hat = free.moment_series(chain, 4)
+    assert math.isfinite(log_m1) and np.all(np.isfinite(m_hat))
+    s1 = 1.0 if weights == "gaussian" else 0.0
+    want = 0.0
+    for ql in (q[0], q[-1]):
+        mu = [float(v) for v in _mu_mp(phi, ql, 2)]
+        want += mu[1] / mu[0] ** 2 - 1.0 + s1
+    if phi in ("relu", "linear") or abs(q[1] / q[0] - q[-1] / q[-2]) < 1e-9:
+        # every layer has the same law: the sum is L times one term
+        assert abs((m_hat[1] - 1.0) - 500 * want) <= SERIES * max(500 * want, 1.0)
+    else:  # q_l -> 0: the last layers are linear to rounding (mpmath at q = 1e-300)
+        mu = [float(v) for v in _mu_mp(phi, q[-1], 2)]
+        assert abs(mu[1] / mu[0] ** 2 - 1.0) <= 1e-12
+        assert (m_hat[1] - 1.0) >= s1 * 999
+
+
+@pytest.mark.parametrize(("n0", "n1", "sigma_w"), [(40, 10, 1.3), (10, 40, 1.3), (30, 45, 1.0)])
+def test_rectangular_depth_one_density_is_marchenko_pastur(n0, n1, sigma_w):
+    """SOLVER: one rectangular Gaussian linear layer n_0 -> n_1 gives J J^T = Marchenko-
+    Pastur with ratio n_1/n_0 and scale sigma_w^2 (FP.6a, FP.13): density, edges, the atom
+    1 - n_0/n_1 at 0 (FP.12), cdf."""
+    pred = free.predict_spectrum(rmtchain.Chain(1, (n0, n1), phi="linear", sigma_w=sigma_w))
+    law = MarchenkoPastur(n1 / n0, sigma_w**2)
+    lo, hi = law.support
+    assert abs(pred.support[0] - lo) <= SOLVER * hi and abs(pred.support[1] - hi) <= SOLVER * hi
+    lam = np.linspace(lo, hi, 42)[1:-1]
+    np.testing.assert_allclose(pred.pdf(lam), law.pdf(lam), rtol=SOLVER)
+    np.testing.assert_allclose(pred.cdf(lam), law.cdf(lam), atol=1e-9)
+    want_atoms = [(0.0, 1.0 - n0 / n1)] if n1 > n0 else []
+    assert len(pred.atoms) == len(want_atoms)
+    for (a, m), (b, n) in zip(pred.atoms, want_atoms):
+        assert a == b and abs(m - n) <= ROUNDING
+    assert abs(pred.unresolved_mass) <= MASS
+
+
+#: rectangular cases the continuation resolves (known gaps, not tested here: Gaussian
+#: chains whose last layer contracts, e.g. (30, 20, 10), lose ~1e-3 of the mass at the lower
+#: edge; relu Gaussian (10, 20, 30, 15) loses 7e-2, a second bulk component)
+RECT_CASES = [("tanh", "gaussian", (10, 20, 30, 15)), ("tanh", "orthogonal", (10, 20, 30, 15)),
+              ("linear", "gaussian", (10, 20, 15)), ("erf", "orthogonal", (20, 30, 25)),
+              ("relu", "gaussian", (20, 30, 25))]
+
+
+@pytest.mark.parametrize(("phi", "weights", "widths"), RECT_CASES)
+def test_rectangular_density_mass_and_moments(phi, weights, widths):
+    """MASS and DENSITY_MOMENTS: the rectangular density (FP.13) integrates to 1 - atom at
+    0, and its moments plus the atom reproduce the S-transform series (FP.4)-(FP.7), an
+    independent route (power series vs Stieltjes inversion); the atom is
+    1 - min(n_0, min_l n_l (1 - P(d = 0))) / n_L (FP.12), written out here."""
+    chain = rmtchain.Chain(len(widths) - 1, widths, phi=phi, sigma_w=SETTINGS[phi][0],
+                           sigma_b=SETTINGS[phi][1], weights=weights)
+    pred = free.predict_spectrum(chain)
+    p0 = 0.5 if phi == "relu" else 0.0
+    rank = min([widths[0]] + [n * (1 - p0) for n in widths[1:]])
+    zero = sum(m for loc, m in pred.atoms if loc == 0.0)
+    assert abs(zero - (1.0 - rank / widths[-1])) <= ROUNDING
+    assert abs(pred.unresolved_mass) <= MASS
+    np.testing.assert_allclose(pred.moments(3, method="density"), pred.moments(3),
+                               rtol=DENSITY_MOMENTS)
+
+
+@pytest.mark.parametrize("weights", WEIGHTS)
+def test_depth_1000_density_mass_is_kept(weights):
+    """MASS: tanh at depth 1000 (q*, chi1 ~ 1.2): the bulk stretches over thousands of
+    decades in lambda; the continuation works in t = log lambda, so the mass below the
+    smallest positive double is integrated and reported (mass_below_min_float), not lost:
+    bulk + atoms = 1 (FP.11)."""
+    pred = free.predict_spectrum(_chain("tanh", 1000, weights))
+    assert abs(pred.unresolved_mass) <= MASS
+    assert 0.05 < pred.mass_below_min_float < 0.95
+    assert float(pred.cdf(np.inf)) == pytest.approx(1.0, abs=MASS)
 
 
 # --------------------------------------------------------------------------- Monte Carlo
