@@ -569,3 +569,21 @@ def test_bernoulli_density_against_polynomial_roots(phi, weights):
             m = r[np.argmin(np.abs(r - (m1 / z if m is None else m)))]
         want = -m.imag / (np.pi * v)
         assert abs(pred.pdf(v) - want) <= 1e3 * SOLVER * max(want, 1e-2)
+
+
+@pytest.mark.parametrize("depth", [32, 128])
+def test_light_bulk_is_reported_as_unresolved_mass(depth):
+    """hardtanh, orthogonal, q* = 1/64: phi'^2 = 1 except with probability
+    P(|h| > 1) = erfc(8 / sqrt(2)) ~ 1.2e-15 per unit, so all but about
+    depth * 1.2e-15 of the spectrum sits in the atom at sigma_w^(2L) (exact: Bernoulli law of
+    d, FP.5). That bulk is too light to continue; the prediction keeps the atoms and reports
+    the rest as unresolved mass (bound: depth * erfc(8/sqrt 2) * 10, a generous factor for the
+    free-convolution's spreading of the mass)."""
+    chain = rmtchain.Chain.critical(depth, 100, phi="hardtanh", weights="orthogonal",
+                                    q_star=1 / 64)
+    pred = rmtchain.predict_spectrum(chain)
+    top = max(loc for loc, _ in pred.atoms)
+    assert pred.support == (top, top)
+    assert pred.max_eigenvalue == top
+    lost = pred.unresolved_mass
+    assert 0.0 <= lost <= depth * math.erfc(8 / math.sqrt(2)) * 10
