@@ -8,8 +8,11 @@ from .chain import Chain
 from .compare import SpectrumComparison, compare_spectrum
 from .curvature import (CurvatureSpectrum, TraceEstimate, hessian_spectrum, hutchinson_trace,
                         top_eigenvalues)
+from .finitewidth import (LognormPrediction, depth_for_width, predict_lognorm,
+                          sample_forward_lognorm, width_for_depth)
 from .free import SpectrumPrediction, predict_spectrum
 from .laws import FussCatalan, MarchenkoPastur, PointMass
+from .lyapunov import LyapunovExponents, lyapunov_exponents, sample_lyapunov
 from .meanfield import MeanField, critical_point, critical_sigma_w, mean_field
 from .network import CurvatureOperator, Network, sample_network
 from .nonlinearities import Nonlinearity, get_phi, register_phi, registered_phis
@@ -25,6 +28,8 @@ __all__ = [
     "CurvatureOperator",
     "CurvatureSpectrum",
     "FussCatalan",
+    "LognormPrediction",
+    "LyapunovExponents",
     "MarchenkoPastur",
     "MeanField",
     "Moments",
@@ -38,18 +43,24 @@ __all__ = [
     "compare_spectrum",
     "critical_point",
     "critical_sigma_w",
+    "depth_for_width",
     "get_phi",
     "hessian_spectrum",
     "hutchinson_trace",
+    "lyapunov_exponents",
     "mean_field",
     "phase_diagram",
     "plot_comparison",
     "plot_spectrum",
+    "predict_lognorm",
     "predict_spectrum",
     "register_phi",
     "registered_phis",
+    "sample_forward_lognorm",
     "sample_lognorm",
+    "sample_lyapunov",
     "sample_network",
     "sample_spectrum",
     "top_eigenvalues",
+    "width_for_depth",
 ]
