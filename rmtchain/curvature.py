@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import eigh_tridiagonal
+from scipy.linalg.blas import daxpy, dgemv
 from scipy.sparse.linalg import eigsh
 from scipy.special import ndtr
 from tqdm.auto import tqdm
@@ -108,18 +109,19 @@ def lanczos(matvec, start, steps):
         if w.shape != (dim,) or not np.isfinite(w).all():
             raise ValueError("matvec must return a finite vector of the same length as start")
         alpha[j] = Q[j] @ w
-        w = w - alpha[j] * Q[j]
-        if j > 0:
-            w -= beta[j - 1] * Q[j - 1]
-        for _ in range(2):
-            before = np.linalg.norm(w)
-            w -= Q[:j + 1].T @ (Q[:j + 1] @ w)
-            if np.linalg.norm(w) >= _DGKS * before:
-                break
         scale = max(scale, abs(alpha[j]))
         if j == m - 1:
             break
+        w = w - alpha[j] * Q[j]                 # a new array: matvec's output is not modified
+        if j > 0:
+            w = daxpy(Q[j - 1], w, a=-beta[j - 1])
         b = np.linalg.norm(w)
+        for _ in range(2):
+            # classical Gram-Schmidt against q_1..q_{j+1}: w -= Q^T (Q w), in place (dgemv)
+            w = dgemv(-1.0, Q[:j + 1].T, Q[:j + 1] @ w, beta=1.0, y=w, overwrite_y=True)
+            before, b = b, np.linalg.norm(w)
+            if b >= _DGKS * before:
+                break
         scale = max(scale, b)
         if b <= 1e-12 * scale:
             return alpha[:j + 1].copy(), beta[:j].copy()
