@@ -1,5 +1,6 @@
-"""Random-number plumbing (SPEC 7): one place that turns ``rng=`` into a Generator."""
+"""Input plumbing: ``rng=`` to a Generator (SPEC 7), and the scalar checks every module shares."""
 
+import math
 import numbers
 
 import numpy as np
@@ -29,3 +30,13 @@ def check_count(name, value, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value}")
     return int(value)
+
+
+def check_real(name, value):
+    """Validate a finite real number and return it as ``float``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value

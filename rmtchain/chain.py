@@ -6,26 +6,16 @@ conventions in ../shared/THEORY.md and theory/README.md.
 
 from __future__ import annotations
 
-import math
 import numbers
 from dataclasses import dataclass, field
 
-from ._rng import check_count
+from ._rng import check_count, check_real
 from .meanfield import solve_q_star
-from .nonlinearities import Nonlinearity, get_phi
+from .nonlinearities import get_phi
 
 __all__ = ["Chain", "WEIGHTS"]
 
 WEIGHTS = ("gaussian", "orthogonal")
-
-
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -95,17 +85,17 @@ class Chain:
         if self.weights not in WEIGHTS:
             raise ValueError(f"weights must be one of {WEIGHTS}, got {self.weights!r}")
         phi = get_phi(self.phi)
-        sigma_w = _real("sigma_w", self.sigma_w)
+        sigma_w = check_real("sigma_w", self.sigma_w)
         if sigma_w <= 0:
             raise ValueError(f"sigma_w must be > 0, got {sigma_w}")
-        sigma_b = _real("sigma_b", self.sigma_b)
+        sigma_b = check_real("sigma_b", self.sigma_b)
         if sigma_b < 0:
             raise ValueError(f"sigma_b must be >= 0, got {sigma_b}")
         if self.q0 is None:
             q_star = solve_q_star(phi, sigma_w, sigma_b)
             q_input = 1.0 if q_star is None else q_star
         else:
-            q_input = _real("q0", self.q0)
+            q_input = check_real("q0", self.q0)
             if q_input <= 0:
                 raise ValueError(f"q0 must be > 0 or None, got {q_input}")
         for name, value in (("depth", depth), ("phi", phi), ("sigma_w", sigma_w),

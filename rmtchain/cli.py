@@ -16,7 +16,6 @@ import importlib.util
 import io
 import json
 import math
-import os
 import platform
 import subprocess
 import sys

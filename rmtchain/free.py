@@ -289,7 +289,6 @@ def _s_from_moments(mu_hat):
 
     psi(z) = sum_k mu_hat_k z^k, chi = psi^{-1}, S = chi (1 + z) / z (FP.3). Returns the
     coefficients s_0..s_{K-1} of S (s_0 = 1)."""
-    K = len(mu_hat)
     psi = np.concatenate(([0.0], mu_hat))
     chi = series_reversion(psi)  # length K + 1
     c = chi[1:]  # chi(z)/z, length K
@@ -780,7 +779,6 @@ class _MultiLawSolver(_DensitySolver):
 
     def _inner(self, w, y):
         """w_l with M_{D_l}(w_l) = y_l for l >= 1 (group 0 is w itself), and M'_l(w_l)."""
-        K = self.K
         real = w.imag == 0.0
         guesses = []
         if self._last is not None and self._last[0] != 0:

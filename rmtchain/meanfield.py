@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, optimize
 
+from ._rng import check_real
 from .nonlinearities import CUSTOM, Nonlinearity, _phi_dphi, get_phi
 
 __all__ = ["MeanField", "MeanFieldDiagnostics", "critical_point", "critical_sigma_w",
@@ -124,27 +125,18 @@ def solve_q_star(phi, sigma_w, sigma_b):
 # validation
 # ----------------------------------------------------------------------------------------
 
-def _real(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
 def _sigmas(sigma_w, sigma_b):
-    sigma_w = _real("sigma_w", sigma_w)
+    sigma_w = check_real("sigma_w", sigma_w)
     if sigma_w <= 0:
         raise ValueError(f"sigma_w must be > 0, got {sigma_w}")
-    sigma_b = _real("sigma_b", sigma_b)
+    sigma_b = check_real("sigma_b", sigma_b)
     if sigma_b < 0:
         raise ValueError(f"sigma_b must be >= 0, got {sigma_b}")
     return sigma_w, sigma_b
 
 
 def _positive_q(name, q):
-    q = _real(name, q)
+    q = check_real(name, q)
     if not 0.0 < q <= 1e12:
         raise ValueError(f"{name} must be in (0, 1e12], got {q}")
     return q
@@ -404,7 +396,7 @@ class MeanField:
 
     def correlation_map(self, c):
         """f_c(c) = (sigma_w^2 E[phi(u_1) phi(u_2)] + sigma_b^2) / q* at q* (MF.3b), c in [-1, 1]."""
-        c = _real("c", c)
+        c = check_real("c", c)
         if not -1.0 <= c <= 1.0:
             raise ValueError(f"c must be in [-1, 1], got {c}")
         ev = _scalar_funcs(self.phi)[0]
@@ -673,7 +665,7 @@ def critical_sigma_w(phi, sigma_b):
     2.0
     """
     nl = get_phi(phi)
-    sigma_b = _real("sigma_b", sigma_b)
+    sigma_b = check_real("sigma_b", sigma_b)
     if sigma_b < 0:
         raise ValueError(f"sigma_b must be >= 0, got {sigma_b}")
     tally = _Tally()

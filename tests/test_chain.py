@@ -13,7 +13,6 @@ import dataclasses
 import json
 import math
 
-import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st

@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import math
 
-import mpmath
-import numba
 import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
 
-import rmtchain
 from rmtchain import Chain, sample_lognorm, sample_spectrum
 from rmtchain import _kernels, sampling
 
@@ -260,7 +257,6 @@ def test_streaming_path_equals_batch_path(chain, seed, method):
         # both are within the accuracy of "auto" (test_stable_methods_are_relatively_accurate):
         # 1e-12 relative per layer, and norm-wise 1e-12
         assert _finite_eq(streamed, ref)
-        draws = naive.draws_spectrum(chain, 4, seed)
         for s in range(4):
             if not np.isfinite(ref[s][0]):
                 continue
