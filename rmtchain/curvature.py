@@ -97,10 +97,16 @@ def lanczos(matvec, start, steps):
     nrm = np.linalg.norm(q)
     if nrm == 0.0:
         raise ValueError("start must be a nonzero vector")
-    dim = q.size
-    m = min(steps, dim)
-    Q = np.empty((m, dim))
-    Q[0] = q / nrm
+    return _lanczos(matvec, q / nrm, min(steps, q.size), None)
+
+
+def _lanczos(matvec, q0, m, work):
+    """Lanczos from the unit vector q0 for m steps; ``work`` is None or a float64 array of
+    at least m * dim entries reused for the Krylov basis (``hessian_spectrum`` passes one
+    buffer to all probes: a fresh (m, dim) array per probe costs page faults)."""
+    dim = q0.size
+    Q = np.empty((m, dim)) if work is None else work[:m * dim].reshape(m, dim)
+    Q[0] = q0
     alpha = np.empty(m)
     beta = np.empty(max(m - 1, 0))
     scale = 0.0
@@ -126,7 +132,7 @@ def lanczos(matvec, start, steps):
         if b <= 1e-12 * scale:
             return alpha[:j + 1].copy(), beta[:j].copy()
         beta[j] = b
-        Q[j + 1] = w / b
+        np.divide(w, b, out=Q[j + 1])
     return alpha, beta
 
 
@@ -319,9 +325,11 @@ def hessian_spectrum(net, X, Y, *, loss="mse", matrix="hessian", method="slq", p
                                  _default_width(eig), _seed_repr(rng))
     gen = as_generator(rng)
     Z = rademacher_probes(gen, probes, dim)
+    m = min(steps, dim)
+    work = np.empty(m * dim)
     nodes, weights, which = [], [], []
     for i in tqdm(range(probes), desc="SLQ probes", delay=2.0, leave=False):
-        a, b = lanczos(op._matvec_unchecked, Z[i], steps)
+        a, b = _lanczos(op._matvec_unchecked, Z[i] / np.sqrt(dim), m, work)
         t, w = gauss_quadrature(a, b)
         nodes.append(t)
         weights.append(w / probes)
