@@ -663,10 +663,10 @@ def add_cli(subparsers):
 
 
 def run_cli(args):
-    from . import cli as _cli
-
     """Run ``rmtchain phase``; returns the exit status (errors raise ValueError/UsageError)."""
     import sys
+
+    from . import cli as _cli  # here: cli imports this module
 
     if not (args.threshold > 0 and math.isfinite(args.threshold)):
         raise _cli.UsageError(f"argument --threshold: must be a finite number > 0, "
