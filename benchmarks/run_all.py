@@ -30,6 +30,9 @@ BENCHMARKS = {
     "d": "bench_haar.py",
     "e": "bench_memory.py",
     "f": "bench_density.py",
+    "g": "bench_phase.py",
+    "h": "bench_hvp.py",
+    "i": "bench_slq.py",
 }
 
 

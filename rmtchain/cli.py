@@ -1,4 +1,5 @@
-"""The ``rmtchain`` command: ``sample``, ``spectrum``, ``meanfield``, ``demo`` and ``figures``.
+"""The ``rmtchain`` command: ``sample``, ``spectrum``, ``meanfield``, ``demo``, ``figures``,
+``phase`` and ``hessian``.
 
 Errors in the input (a ``ValueError`` from the library, a bad flag) print one line
 ``rmtchain: error: <message>`` on stderr and exit with status 2, never a traceback;
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ._io import atomic_write as _atomic_write
+from ._cli_hessian import add_parser as add_hessian_parser
 from .phase import add_cli as add_phase_cli
 
 __all__ = ["main"]
@@ -681,6 +683,17 @@ _PHI_HELP = "nonlinearity, e.g. tanh, relu, linear, leaky_relu(0.2) (default tan
 
 def _add_chain_flags(p, methods, weights):
     """The flags that define a Chain and its sampling, shared by ``sample`` and ``spectrum``."""
+    add_network_flags(p, weights)
+    p.add_argument("--samples", type=int, default=10, help="number of sampled chains (default 10)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="random seed (default: fresh entropy, printed so the run can be repeated)")
+    p.add_argument("--method", choices=sorted(methods), default="auto",
+                   help="accumulation of the product (default auto)")
+
+
+def add_network_flags(p, weights):
+    """The flags that define a Chain (``--depth --width --weights --phi --sigma-w --sigma-b
+    --q0``), shared by every command that builds one."""
     p.add_argument("--depth", type=int, required=True, help="number of layers L >= 1")
     p.add_argument("--width", type=_parse_width, required=True,
                    help="one width for every layer, or depth+1 comma-separated widths n_0,...,n_L")
@@ -690,11 +703,6 @@ def _add_chain_flags(p, methods, weights):
     p.add_argument("--sigma-b", dest="sigma_b", type=float, default=0.0, help="bias std >= 0 (default 0)")
     p.add_argument("--q0", type=float, default=None,
                    help="input length ||h_0||^2/n_0 (default: the fixed point q*, else 1)")
-    p.add_argument("--samples", type=int, default=10, help="number of sampled chains (default 10)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="random seed (default: fresh entropy, printed so the run can be repeated)")
-    p.add_argument("--method", choices=sorted(methods), default="auto",
-                   help="accumulation of the product (default auto)")
 
 
 def _add_output_flags(p, plot_help, plot_lambda_help):
@@ -714,7 +722,7 @@ def build_parser():
                 "Jacobian spectra, run the demo, regenerate the theory figures. "
                 "With no command, runs the demo.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="{sample,spectrum,meanfield,demo,figures,phase}")
+    sub = p.add_subparsers(dest="command", metavar="{sample,spectrum,meanfield,demo,figures,phase,hessian}")
 
     s = sub.add_parser("sample", help="sample the singular values of a chain's Jacobian J",
                        description="Sample J = D_L W_L ... D_1 W_1 and summarise its spectrum "
@@ -776,6 +784,7 @@ def build_parser():
     f.add_argument("--list", action="store_true", help="list the figures and exit")
     f.set_defaults(func=_cmd_figures)
     add_phase_cli(sub)
+    add_hessian_parser(sub)
     return p
 
 
