@@ -45,3 +45,19 @@ def assert_mc_close(mean, stderr, expected, *, k=K_SE, bias=0.0, what=""):
     assert not bad.any(), (
         f"{what}: sampled {mean} vs expected {expected}; |diff| {np.abs(mean - expected)} "
         f"> {k} SE + bias = {tol}")
+
+
+def figure_module(stem):
+    """A figure script (figures/<stem>.py) loaded as the CLI loads it."""
+    from rmtchain.cli import _load_module, figures_dir
+
+    return _load_module(figures_dir() / f"{stem}.py")
+
+
+def quick_figure_data(stems):
+    """{stem: (module, compute(quick=True) with the seed the CLI uses)}."""
+    out = {}
+    for stem in stems:
+        mod = figure_module(stem)
+        out[stem] = (mod, mod.compute(True, np.random.default_rng(mod.SEED)))
+    return out

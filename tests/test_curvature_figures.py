@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -21,20 +20,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 import mpmath as mp
 
+from helpers import figure_module
 from rmtchain.chain import Chain
 from rmtchain.network import Network, sample_network
 
-FIGURES = Path(__file__).resolve().parents[1] / "figures"
 #: rounding: the same matrix quantity by two float64 routes (different summation order)
 RTOL_ROUNDING = 1e-10
 
 
-def load(stem):
-    path = FIGURES / f"{stem}.py"
-    spec = importlib.util.spec_from_file_location(f"rmtchain_figures.{stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load = figure_module
 
 
 SP = load("fig_sokol_park")
@@ -65,7 +59,7 @@ def test_quick_figure_passes_and_plots(stem):
 
 
 def test_figure_equations_exist_in_theory_page():
-    text = (FIGURES.parent / "theory" / "hessian.md").read_text()
+    text = (Path(__file__).resolve().parents[1] / "theory" / "hessian.md").read_text()
     for label in ("(H.14)", "(H.15)", "(H.16)", "(H.17)", "(H.18)"):
         assert f"## {label}" in text, label
 

@@ -24,24 +24,20 @@ import pytest  # noqa: E402
 from scipy import integrate, special, stats  # noqa: E402
 
 import rmtchain  # noqa: E402
-from rmtchain.cli import _flatten, _load_module, _unflatten, figures_dir  # noqa: E402
+from helpers import figure_module, quick_figure_data  # noqa: E402
+from rmtchain.cli import _flatten, _unflatten  # noqa: E402
 from rmtchain.laws import FussCatalan  # noqa: E402
 
 NAMES = ("fig_norm_decay", "fig_width_depth_phase", "fig_lyapunov_crossover")
 
 
-def _module(name):
-    return _load_module(figures_dir() / f"{name}.py")
+_module = figure_module
 
 
 @pytest.fixture(scope="module")
 def quick_data():
     """compute(quick=True) once per figure, with the seed the CLI uses."""
-    out = {}
-    for name in NAMES:
-        mod = _module(name)
-        out[name] = (mod, mod.compute(True, np.random.default_rng(mod.SEED)))
-    return out
+    return quick_figure_data(NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
