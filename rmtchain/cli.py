@@ -179,20 +179,26 @@ def _cmd_sample(args):
     else:
         print(_sample_table(chain, spec, seed, args.method, top, bottom, mom, ratio, rmean, rse))
     if plot_path is not None:
-        _use_agg()
-        import matplotlib.pyplot as plt
-
         from .plotting import plot_spectrum
 
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-        plot_spectrum(spec, ax=ax, log=not args.plot_lambda)
-        from .plotting import _chain_title
-
-        ax.set_title(_chain_title(chain, spec.samples) + f", seed {seed}", fontsize="medium")
-        _save_figure(fig, plot_path)
-        plt.close(fig)
-        print(f"wrote {plot_path}", file=sys.stderr if args.json else sys.stdout)
+        _write_chain_plot(plot_path, chain, spec.samples, seed, args.json,
+                          lambda ax: plot_spectrum(spec, ax=ax, log=not args.plot_lambda))
     return 0
+
+
+def _write_chain_plot(path, chain, samples, seed, quiet, draw):
+    """``draw(ax)`` into a new figure titled by the chain, written atomically to ``path``."""
+    _use_agg()
+    import matplotlib.pyplot as plt
+
+    from .plotting import _chain_title
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    draw(ax)
+    ax.set_title(_chain_title(chain, samples) + f", seed {seed}", fontsize="medium")
+    _save_figure(fig, path)
+    plt.close(fig)
+    print(f"wrote {path}", file=sys.stderr if quiet else sys.stdout)
 
 
 def _sample_table(chain, spec, seed, method, top, bottom, mom, ratio, rmean, rse):
@@ -245,17 +251,10 @@ def _cmd_spectrum(args):
     else:
         print(_spectrum_table(cmp, seed))
     if plot_path is not None:
-        _use_agg()
-        import matplotlib.pyplot as plt
+        from .plotting import plot_comparison
 
-        from .plotting import _chain_title, plot_comparison
-
-        fig, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
-        plot_comparison(cmp, ax=ax, log=not args.plot_lambda)
-        ax.set_title(_chain_title(chain, cmp.samples) + f", seed {seed}", fontsize="medium")
-        _save_figure(fig, plot_path)
-        plt.close(fig)
-        print(f"wrote {plot_path}", file=sys.stderr if args.json else sys.stdout)
+        _write_chain_plot(plot_path, chain, cmp.samples, seed, args.json,
+                          lambda ax: plot_comparison(cmp, ax=ax, log=not args.plot_lambda))
     return 0
 
 
