@@ -400,6 +400,36 @@ class _ContinuationError(RuntimeError):
     """The root continuation lost the branch (several bulk components, or none found)."""
 
 
+class _NoEdge(_ContinuationError):
+    """Phi has no usable real critical point above max d (FP.10b)."""
+
+
+#: quadrature nodes of a continuous d in the top tail of total mass below this are left
+#: out of the density solve (FP.10b): with tiny weights they act as separate atoms and split
+#: the top of the spectrum into a comb of artificial components
+_TAIL_DROP = 1e-9
+
+
+def _truncated(law):
+    """``law`` without the top-tail quadrature nodes of mass < 1e-13 (atoms kept),
+    renormalised (FP.10b)."""
+    na = law.n_atoms
+    if na == len(law.values):
+        return law
+    vals, probs = law.values[na:], law.probs[na:]
+    order = np.argsort(vals)[::-1]
+    tail = np.cumsum(probs[order])
+    drop = order[tail < _TAIL_DROP * probs.sum()]
+    if len(drop) == 0:
+        return law
+    keep = np.ones(len(vals), bool)
+    keep[drop] = False
+    new_vals = np.concatenate((law.values[:na], vals[keep]))
+    new_probs = np.concatenate((law.probs[:na], probs[keep]))
+    return DerivativeLaw(law.phi, law.q, new_vals, new_probs / new_probs.sum(), na,
+                         law.bernoulli_p)
+
+
 class _DensitySolver:
     """Branch-free density of a square chain whose layers share one law of d (FP.8)-(FP.11).
 
@@ -410,13 +440,27 @@ class _DensitySolver:
     """
 
     def __init__(self, law, depth, sigma_w, weights):
-        self.law = law
+        self.law = _truncated(law)
+        self.dropped_mass = 1.0 - float(self.law.probs.sum()) / float(law.probs.sum())
+        law = self.law
         self.L = depth
         self.a = 1.0 if weights == "gaussian" else 1.0 - depth
         self.log_s2 = 2.0 * math.log(sigma_w)
         self.dmax = law.max
-        self._edge()
-        self._table()
+        self._edge_and_table()
+
+    def _edge_and_table(self):
+        """Top edge and its component's table; where the top edge cannot be continued
+        (no real critical point above the law of d, or the branch is lost next to it) the
+        component is left to ``_find_components`` (FP.10b): ``t_edge`` is then None."""
+        self.t_bound = math.inf
+        try:
+            self._edge()
+            self._table()
+        except (_NoEdge, _ContinuationError):
+            self.t_edge = None
+            self.s_lower = None
+            self.panels, self.bulk_mass = [], 0.0
 
     # Phi and its derivative (FP.9)
     def phi(self, w):
@@ -436,6 +480,9 @@ class _DensitySolver:
         grid = np.linspace(-30.0, 12.0 + math.log(self.dmax + 1.0), 300)
         vals = np.array([self._phi_real(s) for s in grid])
         i = int(np.argmin(vals))
+        # real roots w > max d exist for every t above min Phi: the spectrum lies below
+        if np.isfinite(vals[i]):
+            self.t_bound = float(vals[i])
         if i == 0 or vals[0] - vals[i] <= 1e-9 * (1.0 + abs(vals[i])):  # minimum at w -> max d (orthogonal atom at the top): the edge is a
             # critical point of |z(w)| in a gap between the atoms of d (FP.10)
             self._edge_in_gap()
@@ -460,10 +507,12 @@ class _DensitySolver:
                      + self.a * math.log(abs(x1[0])))
 
     def _edge_in_gap(self):
-        if self.law.n_atoms != len(self.law.values):
-            raise NotImplementedError(
-                "the upper edge of an orthogonal chain whose law of phi'(h)^2 mixes an atom "
-                "at its maximum with a continuous part is not implemented")
+        top_is_atom = any(v == self.dmax for v, _ in self.law.atoms)
+        if not top_is_atom or self.law.n_atoms != len(self.law.values):
+            # Phi decreases all the way to w = max d without an atom there: the top of d
+            # carries too little mass to hold the edge (gelu/silu at small q, whose maximum
+            # of phi'^2 sits far in the Gaussian tail) - found by the scan (FP.10b)
+            raise _NoEdge("no real critical point of Phi above max d")
         v = np.unique(self.law.values[self.law.probs > 0])
         best = None
         for lo, hi in zip(v[:-1], v[1:]):
@@ -549,7 +598,13 @@ class _DensitySolver:
         w_prev = None
         total = 0.0
         self.s_lower = None
+        breaks = self._singular_s()
         for _ in range(4000):
+            # grade panels geometrically towards a singular point of the density (an atom
+            # v of d seen at t = L log(sigma_w^2 v), orthogonal, FP.11) and end one there
+            for b in breaks:
+                if s0 < b < s0 + h:
+                    h = b - s0 if b - s0 <= 1e-13 * (1.0 + b) else 0.5 * (b - s0)
             s1 = s0 + h
             svals = s0 + 0.5 * h * (xs + 1.0)
             roots, ok = [], True
@@ -582,12 +637,27 @@ class _DensitySolver:
             if integ[-1] < _TAIL_TOL and integ[-1] <= integ[0] and total > 0:
                 break
             h = min(h * 1.6, 2.0 + 0.1 * s0)
+            if any(abs(s0 - b) <= 1e-13 * (1.0 + b) for b in breaks):
+                h = 1e-13 * (1.0 + s0)  # and away from it
         self.panels = panels
         self.nodes_s = np.array(nodes_s)
         self.nodes_w = np.array(nodes_w)
         self.nodes_int = np.array(nodes_int)
         self.s_end = panels[-1][1] if panels else 0.0
         self.bulk_mass = float(sum(p[2] for p in panels))
+
+    def _singular_s(self):
+        """s = sqrt(t_edge - t) of the points t = L log(sigma_w^2 v) for the atoms v > 0 of
+        d, orthogonal chains, where the density can diverge (FP.11)."""
+        if self.a == 1.0 or self.t_edge is None:
+            return []
+        out = []
+        for v, _ in self.law.atoms:
+            if v > 0.0:
+                t = self.L * (self.log_s2 + math.log(v))
+                if t < self.t_edge:
+                    out.append(math.sqrt(self.t_edge - t))
+        return sorted(out)
 
     def _close_lower(self, s0, w_prev, panels, nodes_s, nodes_w, nodes_int):
         """Bisect for the lower edge s_lower beyond s0 and add the last piece in u with
@@ -774,6 +844,7 @@ class _MultiLawSolver(_DensitySolver):
         self.log_m1 = log_m1
         self.dmax = self.law.max
         self._last = None  # (w_ref, w_l) of the last converged inner solve
+        self.t_bound = math.inf
         self._edge()
         self._table()
 
@@ -886,6 +957,258 @@ class _MultiLawSolver(_DensitySolver):
 
 #: a bulk lighter than this whose continuation fails is reported as unresolved mass
 _UNRESOLVABLE_BULK = 1e-10
+#: bulk mass still missing above which the scan for further components runs (FP.10b)
+_SCAN_DEFICIT = 1e-7
+#: the scan goes down to this far below the top of the spectrum in t = log lambda
+_SCAN_DEPTH = 120.0
+#: density per unit t below which the scan counts a point as outside the bulk: the top
+#: tail of a continuous d (gelu/silu at small q) gives densities ~1e-5 that the node
+#: representation of d (FP.1) splits into a comb of tiny pieces; they are skipped and
+#: their mass (~1e-6) is reported by unresolved_mass
+_MAX_COMPONENTS = 16
+#: density per unit t below which the scan counts a point as outside the bulk
+_SCAN_DENSITY = 1e-4
+#: largest step of the scan in t: components narrower than this can be missed
+_SCAN_STEP = 0.25
+
+
+def _inside(sol, t):
+    """The Stieltjes root at t by the continuation from large Im z and whether it lies in
+    the bulk (Im w > 1e-9 |w|) (FP.10b)."""
+    with np.errstate(all="ignore"):
+        try:
+            w = sol.start_far(t)
+        except (ArithmeticError, ValueError):
+            return None, False
+    ok = np.isfinite(w) and w.imag > _REAL_TOL * abs(w)
+    if ok:  # the density there (per unit t) must be resolvable too
+        _, _, x = sol.phi(np.array([w]))
+        ok = bool(np.isfinite(x[0]) and -x[0].imag / math.pi > _SCAN_DENSITY)
+    return w, bool(ok)
+
+
+def _find_components(sol, expected):
+    """All bulk components of ``sol`` (a solver built by ``_DensitySolver.__init__``):
+    the top one from its edge (FP.10), then, while bulk mass ``expected`` is not yet
+    found, a scan down in t = log lambda for the next t where the Stieltjes root is
+    complex; its upper edge is bisected and the same table is built from there (FP.10b).
+    Returns a list of solver snapshots, one per component (top first)."""
+    import copy
+
+    comps = []
+    if sol.t_edge is not None and sol.panels:
+        comps.append(copy.copy(sol))
+        found = sol.bulk_mass
+        if sol.s_lower is None:
+            if expected - found <= _SCAN_DEFICIT:
+                return comps
+            comps[0].s_lower = sol.s_end
+            comps[0].open_tail = True
+        t_hi = comps[0].t_edge - comps[0].s_lower**2
+    else:
+        found = 0.0
+        t_hi = sol.t_bound
+        if not math.isfinite(t_hi):
+            return comps
+    t_top = t_hi
+    step = 1e-6
+    while expected - found > _SCAN_DEFICIT and t_hi > t_top - _SCAN_DEPTH:
+        t_prev, t_in, w_in = t_hi, None, None
+        while t_prev > t_top - _SCAN_DEPTH:
+            t = t_prev - step
+            w, ok = _inside(sol, t)
+            if ok:
+                t_in, w_in = t, w
+                break
+            t_prev = t
+            step = min(2.0 * step, _SCAN_STEP)
+        if t_in is None:
+            break
+        # a table from the point found: a tooth of the comb (mass < 1e-7, FP.10b) is
+        # skipped without locating its edge; a real component gets its edge bisected
+        comp = _component_from(sol, t_in, w_in)
+        if comp is not None and comp.bulk_mass < _TOOTH:
+            t_hi = comp.t_edge - (comp.s_lower if comp.s_lower is not None else comp.s_end)**2
+            continue
+        step = 1e-6
+        lo, hi = t_in, t_prev  # lo inside, hi outside
+        for _ in range(45):
+            mid = 0.5 * (lo + hi)
+            w, ok = _inside(sol, mid)
+            if ok:
+                lo, w_in = mid, w
+            else:
+                hi = mid
+            if hi - lo < 1e-11 * (1.0 + abs(hi)):
+                break
+        comp = _component_from(sol, hi, w_in)
+        if comp is None:
+            t_hi = t_in - 1e-6  # go on below the point found
+            continue
+        comps.append(comp)
+        found += comp.bulk_mass
+        if comp.s_lower is None:
+            # the table ended where the density fell below 1e-18: go on below it only if
+            # mass is still missing
+            comp.s_lower = comp.s_end
+            comp.open_tail = True
+        t_hi = comp.t_edge - comp.s_lower**2
+        if len(comps) >= _MAX_COMPONENTS:
+            break
+    if comps and getattr(comps[-1], "open_tail", False):
+        comps[-1].s_lower = None  # the last table ran down its tail: no lower edge
+    return comps
+
+
+#: a component lighter than this found by the scan is a tooth of the comb (FP.10b)
+_TOOTH = 1e-7
+
+
+def _component_from(sol, t_edge, w_edge):
+    """A copy of ``sol`` with its table built down from (t_edge, w_edge), or None."""
+    import copy
+
+    comp = copy.copy(sol)
+    comp.t_edge, comp.w_edge, comp.phi2 = t_edge, complex(w_edge).real, None
+    try:
+        comp._table()
+    except _ContinuationError:
+        return None
+    if not comp.panels or comp.bulk_mass <= 0.0:
+        return None
+    return comp
+
+
+class _Components:
+    """Several bulk components (FP.10b): each a solver snapshot with its own table; the
+    interface of ``_DensitySolver`` used by ``SpectrumPrediction``."""
+
+    def __init__(self, comps):
+        self.comps = comps
+        self.t_edge = comps[0].t_edge
+        last = comps[-1]
+        if last.s_lower is None:
+            self.s_lower = None
+        else:
+            self.s_lower = math.sqrt(self.t_edge - (last.t_edge - last.s_lower**2))
+        self.bulk_mass = float(sum(c.bulk_mass for c in comps))
+
+    def _range(self, c, t):
+        low = -np.inf if c.s_lower is None else c.t_edge - c.s_lower**2
+        return (t < c.t_edge) & (t > low)
+
+    def solve_t(self, t):
+        t = np.asarray(t, dtype=float)
+        out = np.full(t.shape, np.nan + 0j)
+        for c in self.comps:
+            m = self._range(c, t)
+            if m.any():
+                out[m] = c.solve_t(t[m])
+        return out
+
+    def mass_above(self, t):
+        return float(sum(c.mass_above(t) for c in self.comps))
+
+    def bulk_moments(self, kmax):
+        k = np.arange(1, kmax + 1)
+        out = np.zeros(kmax)
+        for c in self.comps:
+            out += c.bulk_moments(kmax) * np.exp(k * (c.t_edge - self.t_edge))
+        return out
+
+
+class _PushforwardBulk:
+    """The density of an orthogonal chain of depth 1 with a continuous law of d
+    (FP.12b): J J^T = sigma_w^2 D^2 conjugated by a Haar rotation, so lambda has the law of
+    sigma_w^2 phi'(h)^2, h ~ N(0, q): the pushforward of the Gaussian, computed on the
+    monotone pieces of h -> phi'(h)^2 (split at the zeros of d' = 2 phi' phi'' and at kinks).
+    The atoms of d (selu, h > 0) are in ``SpectrumPrediction.atoms``."""
+
+    def __init__(self, law, sigma_w):
+        nl, q = law.phi, law.q
+        self.sd = math.sqrt(q)
+        self.s2 = sigma_w**2
+        hi = _Z_CUTS[-1] * self.sd
+        lo = -hi
+        if nl.name == "selu":  # h > 0 is the atom lambda_selu^2
+            hi = 0.0
+        cuts = sorted({lo, hi, *(k for k in nl.kinks if lo < k < hi)})
+        self._d = lambda h: float(_phi_values(nl, np.array([h]), 1)[0]) ** 2
+        dd = lambda h: float(_phi_values(nl, np.array([h]), 1)[0]  # noqa: E731
+                             * _phi_values(nl, np.array([h]), 2)[0])
+        edges = []
+        for a, b in zip(cuts[:-1], cuts[1:]):
+            edges.append(a)
+            g = np.linspace(a, b, 4001)[1:-1]
+            v = _phi_values(nl, g, 1) * _phi_values(nl, g, 2)
+            sg = np.sign(v)
+            edges.extend(g[sg == 0.0])  # a grid point on a critical point (tanh: h = 0)
+            for j in np.flatnonzero(sg[:-1] * sg[1:] < 0):
+                edges.append(optimize.brentq(dd, g[j], g[j + 1], xtol=1e-15, rtol=4 * _EPS))
+        edges = sorted(edges)
+        edges.append(cuts[-1])
+        self.pieces = [(a, b, self._d(a), self._d(b)) for a, b in zip(edges[:-1], edges[1:])
+                       if b > a]
+        dvals = [v for p in self.pieces for v in p[2:]]
+        dmax, dmin = max(dvals), min(dvals)
+        self.t_edge = math.log(self.s2 * dmax)
+        self.s_lower = (math.sqrt(self.t_edge - math.log(self.s2 * dmin)) if dmin > 0
+                        else None)
+        self.bulk_mass = float(sum(self._gmass(a, b) for a, b, _, _ in self.pieces))
+        self.law = law
+        self.dmax = dmax
+
+    def _gmass(self, a, b):
+        """P(a < h < b), h ~ N(0, q), without cancellation in either tail."""
+        s = self.sd
+        if a >= 0.0:
+            return float(special.ndtr(-a / s) - special.ndtr(-b / s))
+        return float(special.ndtr(b / s) - special.ndtr(a / s))
+
+    def _root(self, a, b, da, db, v):
+        return optimize.brentq(lambda h: self._d(h) - v, a, b, xtol=1e-15, rtol=4 * _EPS)
+
+    def mass_above(self, t):
+        v = math.exp(t) / self.s2
+        acc = 0.0
+        for a, b, da, db in self.pieces:
+            if v >= max(da, db):
+                continue
+            if v <= min(da, db):
+                acc += self._gmass(a, b)
+                continue
+            r = self._root(a, b, da, db, v)
+            acc += self._gmass(r, b) if db > da else self._gmass(a, r)
+        return acc
+
+    def solve_t(self, t):
+        """x = -i pi lambda rho(lambda) (so that pdf = -Im x / (pi lambda)); nan outside."""
+        t = np.asarray(t, dtype=float)
+        out = np.full(t.shape, np.nan + 0j)
+        for i, ti in np.ndenumerate(t):
+            lam = math.exp(ti)
+            v = lam / self.s2
+            rho = 0.0
+            for a, b, da, db in self.pieces:
+                if min(da, db) < v < max(da, db):
+                    r = self._root(a, b, da, db, v)
+                    dphi = float(_phi_values(self.law.phi, np.array([r]), 1)[0])
+                    d2 = float(_phi_values(self.law.phi, np.array([r]), 2)[0])
+                    jac = abs(2.0 * dphi * d2) * self.s2
+                    if jac > 0:
+                        rho += math.exp(-0.5 * (r / self.sd) ** 2) / (
+                            self.sd * math.sqrt(2.0 * math.pi) * jac)
+            if rho > 0:
+                out[i] = -1j * math.pi * lam * rho
+        return out
+
+    def bulk_moments(self, kmax):
+        """E[(sigma_w^2 d)^k] over the continuous part of d, over e^{k t_edge} (FP.1)."""
+        law = self.law
+        vals, probs = law.values[law.n_atoms:], law.probs[law.n_atoms:]
+        k = np.arange(1, kmax + 1)
+        with np.errstate(under="ignore"):
+            return (probs[None, :] * (vals[None, :] / self.dmax) ** k[:, None]).sum(axis=1)
 
 
 class _EmptyBulk:
@@ -953,9 +1276,11 @@ class SpectrumPrediction:
     ``moments`` works for every chain (rectangular widths and layer-dependent q_l included)
     by the S-transform product (FP.4)-(FP.7). The density, ``cdf``, ``support`` and
     ``singular_value_pdf`` need a chain whose layers share one law of d (the input at the
-    fixed point q*, or a scale-free phi): square (FP.8)-(FP.11) or rectangular (FP.13)
-    (rectangular orthogonal only for a law of d without atoms); otherwise they raise
-    NotImplementedError.
+    fixed point q*, or a scale-free phi): square (FP.8)-(FP.11), with several bulk
+    components found by a scan in log lambda (FP.10b), orthogonal depth 1 as the pushforward
+    of the Gaussian (FP.12b), or rectangular (FP.13) (rectangular orthogonal only for a law
+    of d without atoms); otherwise they raise NotImplementedError. ``unresolved_mass``
+    reports what the solver did not resolve.
     """
 
     chain: object
@@ -1005,10 +1330,10 @@ class SpectrumPrediction:
         if self._density is None:
             raise NotImplementedError(
                 "the density needs a chain whose layers share one law of phi'(h)^2 (input "
-                "at the fixed point q*, or linear/relu/leaky_relu), of depth >= 2 for "
-                "orthogonal weights, and, if rectangular and orthogonal, a law of "
-                "phi'(h)^2 without atoms; layer-dependent laws (q_l following the length "
-                "map) are not implemented; moments() works for every chain")
+                "at the fixed point q*, or linear/relu/leaky_relu), and, if rectangular "
+                "and orthogonal, a law of phi'(h)^2 without atoms; layer-dependent laws "
+                "(q_l following the length map) are not implemented; moments() works for "
+                "every chain")
         law, atoms = self._density
         if 1.0 - sum(m for _, m in atoms) <= 1e-14:
             solver = _EmptyBulk(atoms)
@@ -1017,8 +1342,16 @@ class SpectrumPrediction:
             try:
                 if isinstance(law, list):
                     solver = _MultiLawSolver(law, ch, self.log_m1)
+                elif ch.weights == "orthogonal" and ch.depth == 1:
+                    solver = _PushforwardBulk(law, ch.sigma_w)
                 else:
                     solver = _DensitySolver(law, ch.depth, ch.sigma_w, ch.weights)
+                    expected = 1.0 - sum(m for _, m in atoms)
+                    if expected - solver.bulk_mass > _SCAN_DEFICIT or solver.t_edge is None:
+                        comps = _find_components(solver, expected)
+                        if not comps:
+                            raise _ContinuationError("no bulk component found")
+                        solver = comps[0] if len(comps) == 1 else _Components(comps)
             except _ContinuationError as exc:
                 bulk = 1.0 - sum(m for _, m in atoms)
                 if bulk > _UNRESOLVABLE_BULK:
@@ -1032,8 +1365,10 @@ class SpectrumPrediction:
 
     @property
     def unresolved_mass(self):
-        """1 - (bulk mass found + atoms): nonzero when the bulk has several components and
-        the continuation found only the top one (e.g. leaky_relu at depth 1-2)."""
+        """1 - (bulk mass found + atoms) (FP.11): what the continuation and the scan for
+        further components (FP.10b) did not resolve - the comb of tiny pieces where an edge
+        sits inside the range of a continuous d (~1e-6 to 5e-5), or a bulk lighter than
+        1e-10 next to atoms."""
         sol = self._need_solver()
         return 1.0 - sol.bulk_mass - sum(m for _, m in self.atoms)
 
@@ -1189,10 +1524,9 @@ def predict_spectrum(chain):
     if square and uniform:
         atoms = _atoms(law, chain)
         empty = 1.0 - sum(m for _, m in atoms) <= 1e-14
-        # orthogonal depth 1 with a continuous d is the law of sigma_w^2 d itself: no
-        # equation to solve, and not implemented here
-        if empty or not (chain.weights == "orthogonal" and chain.depth == 1):
-            density = (law, atoms)
+        # orthogonal depth 1 with a continuous d is the law of sigma_w^2 d itself: the
+        # pushforward of the Gaussian (FP.12b), no equation to solve
+        density = (law, atoms)
     else:
         laws = [derivative_law(nl, ql) for ql in q]
         atoms = _zero_atom(laws, chain)
