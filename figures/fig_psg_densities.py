@@ -72,6 +72,9 @@ _QUICK = {"width": 96, "depths": (2, 8), "samples": 2,
           "phis": (("tanh", 0.5), ("relu", 0.5))}
 
 
+#: the plot's x-range starts at this quantile of the sampled log10 lambda (display only)
+X_QUANTILE = 0.01
+
 def parameters(quick):
     """The sizes used by ``compute`` (recorded in the provenance JSON)."""
     p = _QUICK if quick else _FULL
@@ -298,6 +301,7 @@ def plot(data):
         for j, weights in enumerate(WEIGHTS):
             ax = axes[i, j]
             lines = []
+            xlo, xhi = math.inf, -math.inf
             for c, L in enumerate(depths):
                 d = sets[_key(phi, q, weights, L)]
                 lam = np.asarray(d["eigenvalues"]).ravel()
@@ -306,12 +310,16 @@ def plot(data):
                 zero = 1.0 - pos.size / lam.size
                 if pos.size:
                     l10 = np.log10(pos)
-                    lo, hi = l10.min(), l10.max()
+                    # the x-range starts at the 1st percentile: the lowest eigenvalues of deep
+                    # Gaussian chains reach 1e-300 and would squeeze the bulk into one pixel
+                    lo, hi = np.quantile(l10, X_QUANTILE), l10.max()
+                    xlo, xhi = min(xlo, lo), max(xhi, hi)
                     if hi - lo < 1e-6:
-                        ax.axvline(lo, color=col, lw=3, alpha=0.4)
+                        ax.axvline(hi, color=col, lw=3, alpha=0.4)
                     else:
-                        h, e = np.histogram(l10, bins=40, density=True)
-                        ax.stairs(h * (1.0 - zero), e, color=col, alpha=0.35, fill=True)
+                        cnt, e = np.histogram(l10, bins=np.linspace(lo, hi, 41))
+                        # absolute density: mass in the window over all eigenvalues, zeros included
+                        ax.stairs(cnt / (lam.size * np.diff(e)), e, color=col, alpha=0.35, fill=True)
                 dens = np.asarray(d["density_log10"])
                 grid = np.asarray(d["grid"])
                 for a, m in np.asarray(d["atoms"]).reshape(-1, 2):
@@ -320,6 +328,9 @@ def plot(data):
                 if dens.max() > 0:
                     ax.plot(np.log10(grid), dens, color=col, lw=1.3)
                 lines.append(f"L={L}: KS {float(d['ks']):.3f} / {float(d['ks_threshold']):.3f}")
+            if xhi > xlo:
+                pad = 0.05 * max(xhi - xlo, 0.2)
+                ax.set_xlim(xlo - pad, xhi + pad)
             ax.text(0.02, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", ha="left",
                     fontsize="x-small", family="monospace")
             d0 = sets[_key(phi, q, weights, depths[0])]
@@ -337,5 +348,5 @@ def plot(data):
     fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize="small")
     verdict = "all KS checks passed" if met["passed"] else "a check FAILED"
     fig.suptitle(f"Spectra of $JJ^\\top$ at criticality ($\\chi_1 = 1$), nonzero eigenvalues "
-                 f"(histogram mass = nonzero fraction) - {verdict}", fontsize="medium")
+                 f"(histogram mass = nonzero fraction; x from the 1st percentile) - {verdict}", fontsize="medium")
     return fig

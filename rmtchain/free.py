@@ -541,16 +541,19 @@ class _DensitySolver:
         _, d1, _ = self.phi(np.array([self.w_edge + h, self.w_edge - h], dtype=complex))
         self.phi2 = float((d1[0] - d1[1]).real / (2.0 * h))
 
+    def _far_slope(self):
+        """w / z far from the support: w ~ mu_1 z / m_1 (M(z) ~ m_1 / z)."""
+        mu1 = float(self.law.moments(1)[0])
+        return mu1 * math.exp(-self.L * (self.log_s2 + math.log(mu1)))
+
     def start_far(self, t):
         """Continuation from large Im z down to the real axis (THEORY.md): at
         z = lambda + i eta with eta >> lambda, M(z) ~ m_1/z so w ~ mu_1 z / m_1; then eta is
         halved until it is below rounding, keeping the root nearest the previous one."""
         lam = math.exp(t)
-        mu1 = float(self.law.moments(1)[0])
-        log_m1 = self.L * (self.log_s2 + math.log(mu1))
         eta = 1e3 * lam
         z = complex(lam, eta)
-        w = mu1 * z * math.exp(-log_m1)
+        w = self._far_slope() * z
         while True:
             target = complex(math.log(abs(z)), math.atan2(z.imag, z.real))
             w, _, _ = self.newton(target, w)
@@ -941,18 +944,8 @@ class _MultiLawSolver(_DensitySolver):
             "the upper edge sits at an atom of phi'(h)^2 (orthogonal, Bernoulli d) with "
             "layer-dependent laws: not implemented")
 
-    def start_far(self, t):
-        lam = math.exp(t)
-        eta = 1e3 * lam
-        z = complex(lam, eta)
-        w = self.mu1[0] * z * math.exp(-self.log_m1)
-        while True:
-            target = complex(math.log(abs(z)), math.atan2(z.imag, z.real))
-            w, _, _ = self.newton(target, w)
-            if eta < 1e-15 * lam:
-                return w
-            eta *= 0.5
-            z = complex(lam, eta)
+    def _far_slope(self):
+        return self.mu1[0] * math.exp(-self.log_m1)
 
 
 #: a bulk lighter than this whose continuation fails is reported as unresolved mass
@@ -1523,7 +1516,6 @@ def predict_spectrum(chain):
     density = None
     if square and uniform:
         atoms = _atoms(law, chain)
-        empty = 1.0 - sum(m for _, m in atoms) <= 1e-14
         # orthogonal depth 1 with a continuous d is the law of sigma_w^2 d itself: the
         # pushforward of the Gaussian (FP.12b), no equation to solve
         density = (law, atoms)
