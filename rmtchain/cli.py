@@ -506,9 +506,19 @@ def _git_revision(where):
             return "unknown", None
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                cwd=where, capture_output=True, text=True, timeout=10)
-        return rev.stdout.strip(), (bool(dirty.stdout.strip()) if dirty.returncode == 0 else None)
+        if dirty.returncode != 0:
+            return rev.stdout.strip(), None
+        # figure outputs (fig_*.png/.npz/.json) are what a run rewrites, not its inputs
+        changed = [line for line in dirty.stdout.splitlines()
+                   if not _is_figure_output(line[3:].strip())]
+        return rev.stdout.strip(), bool(changed)
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
+
+
+def _is_figure_output(path):
+    name = Path(path).name
+    return name.startswith(FIGURE_PREFIX) and Path(name).suffix in (".png", ".npz", ".json")
 
 
 def _flatten(data, prefix=""):
@@ -604,6 +614,7 @@ def _run_figure(stem, fdir, out, quick, force, replot):
     if replot:
         print(f"{stem}: no current data to replot; computing")
     print(f"{stem}: computing ({'quick' if quick else 'full'}, seed {module.SEED}) ...", flush=True)
+    rev, dirty = _git_revision(fdir)
     # the provenance record marks a finished figure: drop a stale one before replacing outputs
     with contextlib.suppress(FileNotFoundError):
         paths["json"].unlink()
@@ -619,7 +630,6 @@ def _run_figure(stem, fdir, out, quick, force, replot):
     fig = module.plot(data)
     _save_figure(fig, paths["png"])
     plt.close(fig)
-    rev, dirty = _git_revision(fdir)
     record = {
         "figure": stem,
         "title": module.TITLE,

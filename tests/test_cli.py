@@ -374,3 +374,30 @@ def test_demo_writes_png(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "rmtchain-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "tanh" in r.stdout and "orthogonal" in r.stdout
+
+
+def test_git_dirty_ignores_figure_outputs_but_not_sources(tmp_path):
+    """Provenance: regenerating committed figure outputs must not mark the run dirty, while
+    an edited source must (the git CLI is the independent reference)."""
+    import shutil
+    import subprocess
+
+    from rmtchain.cli import _git_revision
+
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "fig_a.png").write_bytes(b"old")
+    (tmp_path / "figures" / "fig_a.py").write_text("x = 1\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    assert _git_revision(tmp_path / "figures")[1] is False
+    (tmp_path / "figures" / "fig_a.png").write_bytes(b"new")
+    assert _git_revision(tmp_path / "figures")[1] is False
+    (tmp_path / "figures" / "fig_a.py").write_text("x = 2\n")
+    assert _git_revision(tmp_path / "figures")[1] is True
