@@ -81,6 +81,10 @@ def sample_lyapunov(chain, samples, *, rng=None):
     return LyapunovExponents(chain, mean, stderr, per, exact=True)
 
 
+#: relu: exponent i is reported where P(K < i) <= this (K ~ Binomial(n, 1/2) active units), so
+#: that conditioning on K >= i changes the sums S_k by no more than about this; -inf beyond
+RELU_RANK_TOL = 1e-6
+
 def lyapunov_exponents(chain):
     """Predicted Lyapunov exponents lambda_i = lim_L log s_i(J) / L, i = 1..n.
 
@@ -99,8 +103,9 @@ def lyapunov_exponents(chain):
     k-volume, Gaussian: S_k = sum_{j<=k} E[log(sigma_w^2/n) + log 2 + psi((K-j+1)/2) | K >= k];
     Haar: S_k = sum_{j<=k} E[log sigma_w^2 + psi((K-j+1)/2) - psi((n-j+1)/2) | K >= k];
     K = n (linear: lambda_i = (1/2)[log(2 sigma_w^2/n) + psi((n-i+1)/2)], resp. log
-    sigma_w for all i) or K ~ Binomial(n, 1/2) (relu). For relu the exponents with
-    depth * P(K < i) not small are never observed: the sampled s_i is then exactly 0.
+    sigma_w for all i) or K ~ Binomial(n, 1/2) (relu). For relu only lambda_1 (given R > 0)
+    and the exponents with P(K < i) <= ``RELU_RANK_TOL`` are finite; the others are -inf (s_i is exactly 0 once a
+    layer has fewer than i active units, which happens almost surely as L -> infinity).
 
     Raises
     ------
@@ -132,8 +137,16 @@ def lyapunov_exponents(chain):
                     - n * math.log(2.0))
     else:
         K, pK = np.array([n]), np.array([1.0])
-    S = np.zeros(n + 1)
-    for k in range(1, n + 1):
+    # relu: S_k conditions on K >= k, an event that changes with k; the differences are
+    # exponents only while that conditioning is negligible, P(K < i) <= RELU_RANK_TOL. Beyond,
+    # s_i is exactly 0 once some layer has fewer than i active units (depth * P(K < i) >~ 1),
+    # so lambda_i = -inf as L -> infinity (theory/finitewidth.md (FW.10)).
+    top = n
+    if relu:
+        # i = 1 always: it is the rate of log R given R > 0 (FW.2, FW.3), the same event
+        top = max(1, int(np.sum(special.bdtr(np.arange(n), n, 0.5) <= RELU_RANK_TOL)))
+    S = np.zeros(top + 1)
+    for k in range(1, top + 1):
         ok = K >= k
         w = pK[ok] / pK[ok].sum()
         Kk = K[ok][:, None].astype(float)
@@ -145,5 +158,6 @@ def lyapunov_exponents(chain):
             terms = math.log(sw2) + np.where(
                 full, 0.0, special.digamma((Kk - j + 1) / 2.0) - special.digamma((n - j + 1) / 2.0))
         S[k] = float(w @ terms.sum(axis=1))
-    lam = 0.5 * np.diff(S)
+    lam = np.full(n, -math.inf)
+    lam[:top] = 0.5 * np.diff(S)
     return LyapunovExponents(chain, lam, exact=True)

@@ -475,3 +475,18 @@ def test_bad_input():
         lyapunov_exponents(Chain(3, 4, phi="linear", sigma_b=0.1))
     with pytest.raises(ValueError, match="samples"):
         sample_lyapunov(c, 0)
+
+
+@pytest.mark.parametrize("weights, sigma_w, n", [("orthogonal", 1.0, 20), ("gaussian", 2 ** 0.5, 64),
+                                                 ("gaussian", 2 ** 0.5, 1100)])
+def test_lyapunov_relu_exponents_are_ordered_and_finite_where_defined(weights, sigma_w, n):
+    """relu: finite exponents descend, and at Haar sigma_w = 1 (every layer a contraction,
+    ||D W|| <= 1) none is positive; the rest are -inf, never NaN (n = 1100 underflowed to
+    0/0 before the RELU_RANK_TOL cut)."""
+    lam = lyapunov_exponents(Chain(2, n, phi="relu", weights=weights, sigma_w=sigma_w)).exponents
+    assert not np.isnan(lam).any()
+    fin = lam[np.isfinite(lam)]
+    assert fin.size >= 1 and np.all(np.isneginf(lam[fin.size:]))
+    assert np.all(np.diff(fin) <= 0)
+    if weights == "orthogonal":
+        assert np.all(fin <= 0)
