@@ -40,3 +40,23 @@ def check_real(name, value):
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     return value
+
+
+#: sigma_w and sigma_b are squared everywhere (variances, log sigma_w^2): keep the squares normal
+SIGMA_MIN, SIGMA_MAX = 1e-150, 1e150
+
+
+def check_sigmas(sigma_w, sigma_b):
+    """Validate the weight scale and bias std; return them as floats.
+
+    sigma_w in [1e-150, 1e150], sigma_b in [0, 1e150]: their squares must be finite (and
+    sigma_w^2 nonzero) in float64.
+    """
+    sigma_w = check_real("sigma_w", sigma_w)
+    if not SIGMA_MIN <= sigma_w <= SIGMA_MAX:
+        raise ValueError(f"sigma_w must be in [{SIGMA_MIN:g}, {SIGMA_MAX:g}] (its square must be "
+                         f"a positive finite float), got {sigma_w}")
+    sigma_b = check_real("sigma_b", sigma_b)
+    if not 0.0 <= sigma_b <= SIGMA_MAX:
+        raise ValueError(f"sigma_b must be in [0, {SIGMA_MAX:g}], got {sigma_b}")
+    return sigma_w, sigma_b

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass, field
 
-from ._rng import check_count, check_real
+from ._rng import check_count, check_real, check_sigmas
 from .meanfield import solve_q_star
 from .nonlinearities import get_phi
 
@@ -85,12 +85,7 @@ class Chain:
         if self.weights not in WEIGHTS:
             raise ValueError(f"weights must be one of {WEIGHTS}, got {self.weights!r}")
         phi = get_phi(self.phi)
-        sigma_w = check_real("sigma_w", self.sigma_w)
-        if sigma_w <= 0:
-            raise ValueError(f"sigma_w must be > 0, got {sigma_w}")
-        sigma_b = check_real("sigma_b", self.sigma_b)
-        if sigma_b < 0:
-            raise ValueError(f"sigma_b must be >= 0, got {sigma_b}")
+        sigma_w, sigma_b = check_sigmas(self.sigma_w, self.sigma_b)
         if self.q0 is None:
             q_star = solve_q_star(phi, sigma_w, sigma_b)
             q_input = 1.0 if q_star is None else q_star

@@ -138,10 +138,17 @@ def _plot_path(args):
     """``--plot FILE`` as a Path whose directory exists (checked before any work), or None."""
     if args.plot is None:
         return None
-    plot_path = Path(args.plot)
-    if not plot_path.parent.is_dir():
-        raise UsageError(f"argument --plot: directory {str(plot_path.parent)!r} does not exist")
-    return plot_path
+    return _output_path("--plot", args.plot)
+
+
+def _output_path(flag, text):
+    """An output file path whose directory exists and which is not itself a directory."""
+    path = Path(text)
+    if path.is_dir():
+        raise UsageError(f"argument {flag}: {text!r} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"argument {flag}: directory {str(path.parent)!r} does not exist")
+    return path
 
 
 def _cmd_sample(args):

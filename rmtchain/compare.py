@@ -380,7 +380,7 @@ def _distances(pred, t_sorted, cdf):
     n_distinct = fvals.size
     if cdf == "auto":
         cdf = "exact" if n_distinct <= _AUTO_EXACT_MAX else "grid"
-    t_top = math.log(pred.max_eigenvalue)
+    t_top = pred.log_max_eigenvalue
     a0 = G.a0
     g_err = g_int = 0.0
     if cdf == "exact":
@@ -545,6 +545,9 @@ def compare_spectrum(chain, samples, *, rng=None, kmax=4, method="auto", cdf="au
                 "(several bulk components)")
         ks, ks_err, w, w_err, used = _distances(pred, t, cdf)
         available = True
+        if math.isnan(w):
+            note = ("wasserstein_log undefined (NaN): no nonzero sampled eigenvalue, or no "
+                    "predicted mass above 0 (CMP.3)")
     except NotImplementedError as exc:
         ks = ks_err = w = w_err = math.nan
         used = cdf if cdf != "auto" else "exact"

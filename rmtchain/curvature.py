@@ -321,6 +321,7 @@ def hessian_spectrum(net, X, Y, *, loss="mse", matrix="hessian", method="slq", p
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     probes = check_count("probes", probes)
     steps = check_count("steps", steps)
+    gen = as_generator(rng)  # validated for both methods; "exact" draws nothing
     op = _operator(net, X, Y, loss, matrix)
     dim = op.shape[0]
     if method == "exact":
@@ -328,7 +329,6 @@ def hessian_spectrum(net, X, Y, *, loss="mse", matrix="hessian", method="slq", p
         return CurvatureSpectrum(eig.copy(), np.full(dim, 1.0 / dim), np.zeros(dim, dtype=np.int64),
                                  eig, dim, op.matrix, op.loss, method, probes, steps,
                                  _default_width(eig), _seed_repr(rng))
-    gen = as_generator(rng)
     Z = rademacher_probes(gen, probes, dim)
     m = min(steps, dim)
     work = np.empty(m * dim)

@@ -1241,6 +1241,11 @@ def _as_points(name, lam):
     return arr
 
 
+def _exp(t):
+    """exp(t), inf beyond the float range (a support edge past 1.8e308)."""
+    return math.exp(t) if t < 709.78 else math.inf
+
+
 @dataclass(frozen=True)
 class SpectrumPrediction:
     """Large-width prediction for the spectrum of J J^T (``predict_spectrum``).
@@ -1371,12 +1376,21 @@ class SpectrumPrediction:
         if getattr(sol, "empty", False):
             loc = max(loc for loc, _ in self.atoms)
             return (loc, loc)
-        upper = math.exp(sol.t_edge)
+        upper = _exp(sol.t_edge)
         if sol.s_lower is None:
             lower = 0.0
         else:
-            lower = math.exp(sol.t_edge - sol.s_lower**2)
+            lower = _exp(sol.t_edge - sol.s_lower**2)
         return (lower, upper)
+
+    @property
+    def log_max_eigenvalue(self):
+        """log of ``max_eigenvalue``, computed in log space: finite where lambda itself
+        under- or overflows (deep chains; the bulk's top is t_edge, FP.9)."""
+        sol = self._need_solver()
+        tops = [] if getattr(sol, "empty", False) else [sol.t_edge]
+        tops += [math.log(loc) for loc, m in self.atoms if m > 0 and 0 < loc < math.inf]
+        return max(tops) if tops else -math.inf
 
     @property
     def max_eigenvalue(self):
@@ -1453,7 +1467,13 @@ def _atoms(law, chain):
             if v > 0.0:
                 m = 1.0 - L * (1.0 - p)
                 if m > 0.0:
-                    out.append((float((chain.sigma_w**2 * v) ** L), m))
+                    log_loc = L * math.log(chain.sigma_w**2 * v)
+                    if log_loc >= 709.78:
+                        raise ValueError(
+                            f"the atom of this orthogonal chain sits at (sigma_w^2 d)^depth = "
+                            f"e^{log_loc:.1f}, beyond float64: lower sigma_w={chain.sigma_w} or "
+                            f"depth={L}, or compare log singular values (sample_spectrum)")
+                    out.append((math.exp(log_loc), m))
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import integrate, optimize
 
-from ._rng import check_real
+from ._rng import check_real, check_sigmas
 from .nonlinearities import CUSTOM, Nonlinearity, _phi_dphi, get_phi
 
 __all__ = ["MeanField", "MeanFieldDiagnostics", "critical_point", "critical_sigma_w",
@@ -124,16 +124,6 @@ def solve_q_star(phi, sigma_w, sigma_b):
 # ----------------------------------------------------------------------------------------
 # validation
 # ----------------------------------------------------------------------------------------
-
-def _sigmas(sigma_w, sigma_b):
-    sigma_w = check_real("sigma_w", sigma_w)
-    if sigma_w <= 0:
-        raise ValueError(f"sigma_w must be > 0, got {sigma_w}")
-    sigma_b = check_real("sigma_b", sigma_b)
-    if sigma_b < 0:
-        raise ValueError(f"sigma_b must be >= 0, got {sigma_b}")
-    return sigma_w, sigma_b
-
 
 def _positive_q(name, q):
     q = check_real(name, q)
@@ -470,7 +460,7 @@ def mean_field(phi, sigma_w, sigma_b, *, q_star=None, kmax=8):
     ('chaotic', 0.813322, 1.129053, 0.180084)
     """
     nl = get_phi(phi)
-    sigma_w, sigma_b = _sigmas(sigma_w, sigma_b)
+    sigma_w, sigma_b = check_sigmas(sigma_w, sigma_b)
     if isinstance(kmax, bool) or not isinstance(kmax, numbers.Integral) or kmax < 1:
         raise ValueError(f"kmax must be an integer >= 1, got {kmax!r}")
     kmax = int(kmax)
@@ -665,9 +655,7 @@ def critical_sigma_w(phi, sigma_b):
     2.0
     """
     nl = get_phi(phi)
-    sigma_b = check_real("sigma_b", sigma_b)
-    if sigma_b < 0:
-        raise ValueError(f"sigma_b must be >= 0, got {sigma_b}")
+    _, sigma_b = check_sigmas(1.0, sigma_b)
     tally = _Tally()
     if _is_homogeneous(nl):
         if sigma_b > 0:

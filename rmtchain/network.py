@@ -358,7 +358,12 @@ class Network:
                 biases = [np.zeros(np.shape(w)[0]) for w in weights]
             except (TypeError, IndexError):
                 raise ValueError("weights must be a sequence of 2-d arrays") from None
-        return cls(tuple(weights), tuple(biases), phi)
+        try:
+            weights, biases = tuple(weights), tuple(biases)
+        except TypeError:
+            raise ValueError("weights and biases must be sequences of arrays (one per layer), "
+                             f"got {type(weights).__name__} and {type(biases).__name__}") from None
+        return cls(weights, biases, phi)
 
     # ---- shape ------------------------------------------------------------------------
     @property

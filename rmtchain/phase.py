@@ -673,9 +673,7 @@ def run_cli(args):
                               f"got {args.threshold}")
     if args.seed is not None and args.seed < 0:
         raise _cli.UsageError(f"argument --seed: must be >= 0, got {args.seed}")
-    out = Path(args.out)
-    if not args.no_plot and not out.parent.is_dir():
-        raise _cli.UsageError(f"argument --out: directory {str(out.parent)!r} does not exist")
+    out = Path(args.out) if args.no_plot else _cli._output_path("--out", args.out)
     ds = phase_diagram(args.depths, args.widths, phi=args.phi, weights=args.weights,
                        sigma_w=args.sigma_w, sigma_b=args.sigma_b, samples=args.samples,
                        rng=args.seed, scheduler=args.scheduler, store=args.store)

@@ -234,3 +234,12 @@ def test_q0_overrides_the_fixed_point():
 def test_every_registered_phi_builds_a_chain(name):
     c = Chain(2, [3, 4, 2], phi=name)
     assert c.phi.name == name
+
+
+@pytest.mark.parametrize("kw, name", [(dict(sigma_w=1e200), "sigma_w"), (dict(sigma_w=1e-200), "sigma_w"),
+                                      (dict(sigma_b=1e200), "sigma_b")])
+def test_sigmas_whose_square_leaves_float64_are_rejected(kw, name):
+    """sigma_w^2 = 1e400 overflowed (OverflowError deep in the mean field) and 1e-400 gave
+    log(0): both must be a ValueError naming the parameter."""
+    with pytest.raises(ValueError, match=name):
+        Chain(2, 3, **kw)

@@ -401,3 +401,15 @@ def test_git_dirty_ignores_figure_outputs_but_not_sources(tmp_path):
     assert _git_revision(tmp_path / "figures")[1] is False
     (tmp_path / "figures" / "fig_a.py").write_text("x = 2\n")
     assert _git_revision(tmp_path / "figures")[1] is True
+
+
+@pytest.mark.parametrize("args", [
+    ("hessian", "--depth", "2", "--width", "4", "--seed", "1", "--plot"),
+    ("phase", "--depths", "2", "--widths", "4", "--scheduler", "synchronous", "--out"),
+])
+def test_output_path_that_is_a_directory_fails_before_any_work(args, tmp_path):
+    res = run_cli(*args, str(tmp_path))
+    assert res.returncode == 2
+    lines = error_lines(res.stderr)
+    assert len(lines) == 1 and "is a directory" in lines[0], res.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -297,3 +297,23 @@ def test_first_moment_z_is_student_t_over_seeds(phi, sigma_w):
                                    distances=False).moment_z[0] for s in ss.spawn(300)])
     p = scipy.stats.kstest(z, scipy.stats.t(S - 1).cdf).pvalue
     assert p > 1e-3, (p, z.mean(), z.std())
+
+
+def test_all_zero_sample_explains_its_undefined_wasserstein():
+    """relu n=2 L=200: every sampled eigenvalue is exactly 0 (rank drops), so W1 on log lambda
+    given lambda > 0 is undefined: NaN with a note, never a silent NaN."""
+    import math
+
+    import rmtchain
+
+    cmp = compare_spectrum(rmtchain.Chain(200, 2, phi="relu", sigma_w=0.01), 3, rng=0)
+    assert math.isnan(cmp.wasserstein_log) and "undefined" in cmp.note
+    assert not cmp.passed()
+
+
+def test_atom_beyond_float64_is_a_clear_error():
+    import rmtchain
+
+    with pytest.raises(ValueError, match="sigma_w"):
+        compare_spectrum(rmtchain.Chain(200, 2, phi="linear", sigma_w=10, weights="orthogonal"),
+                         3, rng=0)

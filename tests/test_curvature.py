@@ -254,3 +254,11 @@ def test_bad_input():
         spec.pdf(0.0, width=0.0)
     with pytest.raises(ValueError, match="kmax must be an integer >= 1"):
         spec.moments(0)
+
+
+@pytest.mark.parametrize("method", ["exact", "slq"])
+@pytest.mark.parametrize("rng", ["bad", -1])
+def test_rng_is_validated_for_every_method(method, rng):
+    net, X, Y = problem()
+    with pytest.raises(ValueError, match="rng"):
+        hessian_spectrum(net, X, Y, method=method, rng=rng)

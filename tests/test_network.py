@@ -499,3 +499,8 @@ def test_dense_limit_is_a_clear_error():
     X = np.zeros((1, DENSE_MAX_PARAMETERS))
     with pytest.raises(ValueError, match="limited to P <= 4096"):
         net.hessian(X, np.zeros((1, 1)))
+
+
+def test_from_arrays_rejects_non_sequence_biases():
+    with pytest.raises(ValueError, match="biases"):
+        Network.from_arrays([np.ones((3, 2))], 5, "tanh")
