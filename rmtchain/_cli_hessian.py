@@ -183,11 +183,10 @@ def run(args):
 
 
 def _table(chain, seed, net, op, spec, summ):
-    d = chain.describe()
+    from .cli import _chain_line
+
     out = io.StringIO()
-    print(f"chain: depth={d['depth']} width={d['width']} weights={d['weights']} phi={d['phi']} "
-          f"sigma_w={d['sigma_w']:g} sigma_b={d['sigma_b']:g} q_input={d['q_input']:.6g}",
-          file=out)
+    print(_chain_line(chain), file=out)
     print(f"network: P = {net.n_parameters} parameters (linear readout, n_L = {chain.n_out} "
           f"outputs); seed {seed}", file=out)
     tgt = "Y = 0 (residual = output)" if spec.loss == "mse" else "class i mod n_L"

@@ -208,12 +208,16 @@ def _write_chain_plot(path, chain, samples, seed, quiet, draw):
     print(f"wrote {path}", file=sys.stderr if quiet else sys.stdout)
 
 
-def _sample_table(chain, spec, seed, method, top, bottom, mom, ratio, rmean, rse):
+def _chain_line(chain):
+    """The one-line chain description that heads every command's table."""
     d = chain.describe()
+    return (f"chain: depth={d['depth']} width={d['width']} weights={d['weights']} phi={d['phi']} "
+            f"sigma_w={d['sigma_w']:g} sigma_b={d['sigma_b']:g} q_input={d['q_input']:.6g}")
+
+
+def _sample_table(chain, spec, seed, method, top, bottom, mom, ratio, rmean, rse):
     out = io.StringIO()
-    w = d["width"]
-    print(f"chain: depth={d['depth']} width={w} weights={d['weights']} phi={d['phi']} "
-          f"sigma_w={d['sigma_w']:g} sigma_b={d['sigma_b']:g} q_input={d['q_input']:.6g}", file=out)
+    print(_chain_line(chain), file=out)
     print(f"seed {seed}, method {method}, {spec.samples} samples x {chain.rank_bound} "
           f"singular values s of J; m_k = tr((J J^T)^k)/n_L", file=out)
     print(file=out)
@@ -266,10 +270,8 @@ def _cmd_spectrum(args):
 
 
 def _spectrum_table(cmp, seed):
-    d = cmp.chain.describe()
     out = io.StringIO()
-    print(f"chain: depth={d['depth']} width={d['width']} weights={d['weights']} phi={d['phi']} "
-          f"sigma_w={d['sigma_w']:g} sigma_b={d['sigma_b']:g} q_input={d['q_input']:.6g}", file=out)
+    print(_chain_line(cmp.chain), file=out)
     print(f"seed {seed}, method {cmp.sampled.method}, {cmp.samples} samples x {cmp.chain.n_out} "
           f"eigenvalues lambda of J J^T; m_k = tr((J J^T)^k)/n_L; prediction: n -> inf", file=out)
     print(file=out)
