@@ -59,15 +59,6 @@ def parameters(quick):
             "ks_coeff": KS_COEFF, "ks_finite_width": KS_FINITE_WIDTH, "edge_coeff": EDGE_COEFF}
 
 
-def ks_distance(lam, law):
-    """KS distance of the empirical cdf of ``lam`` to the continuous cdf ``law.cdf``."""
-    x = np.sort(np.asarray(lam, dtype=float).ravel())
-    F = np.asarray(law.cdf(x), dtype=float)
-    N = x.size
-    i = np.arange(1, N + 1)
-    return float(max(np.max(i / N - F), np.max(F - (i - 1) / N)))
-
-
 def compute(quick, rng):
     """Sample linear Gaussian chains at depths 1, 2, 4, 8 (seeded by ``rng``)."""
     p = _QUICK if quick else _FULL
@@ -84,7 +75,7 @@ def compute(quick, rng):
         data[f"L{L}"] = {
             "depth": L,
             "eigenvalues": lam,
-            "ks": ks_distance(lam, law),
+            "ks": rmtchain.ks_distance(lam, law.cdf),
             "ks_threshold": KS_COEFF / math.sqrt(lam.size) + KS_FINITE_WIDTH * L / n,
             "edge": edge,
             "lambda_max": lam.max(axis=1),

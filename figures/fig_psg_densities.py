@@ -97,6 +97,7 @@ class PredictedCdf:
     latter interpolated by PCHIP on a grid in s = sqrt(t_edge - log lam) from the upper edge
     down to ``lam_min`` (below it, the value at ``lam_min``: bulk mass below the smallest
     sampled positive eigenvalue is then assigned to it, a conservative choice for KS).
+    The KS distance is ``rmtchain.ks_distance(lam, pcdf.cdf, atoms=pcdf.atoms)``.
     """
 
     def __init__(self, pred, lam_min):
@@ -128,42 +129,22 @@ class PredictedCdf:
         direct = np.asarray(pred.cdf(lm)) - self._atoms_upto(lm)
         self.interp_error = float(np.max(np.abs(self._f(np.sqrt(t_edge - np.log(lm))) - direct)))
 
-    def _atoms_upto(self, lam, left=False):
+    def _atoms_upto(self, lam):
         lam = np.asarray(lam, dtype=float)
         out = np.zeros(lam.shape)
         for a, m in self.atoms:
-            out += m * ((lam > a) if left else (lam >= a))
+            out += m * (lam >= a)
         return out
 
-    def cdf(self, lam, *, left=False):
-        """P(lambda <= lam) (``left``: P(lambda < lam)), atoms included."""
+    def cdf(self, lam):
+        """P(lambda <= lam), atoms included."""
         lam = np.asarray(lam, dtype=float)
-        out = self._atoms_upto(lam, left)
+        out = self._atoms_upto(lam)
         if self.bulk:
             pos = lam > 0
             s = np.sqrt(np.clip(self.t_edge - np.log(np.where(pos, lam, 1.0)), 0.0, None))
             out = out + np.where(pos, self._f(np.minimum(s, self.s_max)), 0.0)
         return np.clip(out, 0.0, 1.0)
-
-
-def ks_distance(lam, pcdf):
-    """KS distance of the empirical law of ``lam`` (all entries, exact zeros included) to
-    ``pcdf.cdf``: the supremum over the sample points, their left limits and the atoms."""
-    x = np.sort(np.asarray(lam, dtype=float).ravel())
-    N = x.size
-    # snap points within rounding of an atom onto it (exact zeros are 0.0; orthogonal
-    # linear-like chains put every lambda at sigma_w^(2L) up to ~1e-13 relative rounding)
-    for a, _ in pcdf.atoms:
-        x[np.abs(x - a) <= 1e-9 * max(a, 1e-300)] = a
-    x[x < 0] = 0.0
-    ux, first = np.unique(x, return_index=True)
-    last = np.append(first[1:], N)          # F_n(ux) = last/N, F_n(ux-) = first/N
-    d = max(np.max(last / N - pcdf.cdf(ux)), np.max(pcdf.cdf(ux, left=True) - first / N), 0.0)
-    for a, _ in pcdf.atoms:
-        below = np.searchsorted(x, a, side="left") / N
-        upto = np.searchsorted(x, a, side="right") / N
-        d = max(d, abs(upto - float(pcdf.cdf(a))), abs(below - float(pcdf.cdf(a, left=True))))
-    return float(d), N
 
 
 def zero_fraction(n, L, p):
@@ -199,7 +180,10 @@ def compute(quick, rng):
                 pred = rmtchain.predict_spectrum(chain)
                 pos = lam[lam > 0]
                 pcdf = PredictedCdf(pred, float(pos.min()) if pos.size else 0.0)
-                ks, N = ks_distance(lam, pcdf)
+                # all eigenvalues, exact zeros counted at the atom at 0 (ks_distance snaps
+                # points within 1e-9 relative of an atom onto it)
+                ks = rmtchain.ks_distance(lam, pcdf.cdf, atoms=pcdf.atoms)
+                N = lam.size
                 zero = (lam <= 0).mean(axis=1)
                 if phi == "relu":
                     zmean, zsd = zero_fraction(n, L, 0.5)

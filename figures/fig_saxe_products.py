@@ -126,15 +126,6 @@ def mp_cdf(lam):
     return res.reshape(lam.shape)
 
 
-def ks_distance(lam):
-    """Kolmogorov-Smirnov distance of the empirical cdf of ``lam`` to the MP cdf."""
-    x = np.sort(np.asarray(lam, dtype=float).ravel())
-    F = mp_cdf(x)
-    N = x.size
-    i = np.arange(1, N + 1)
-    return float(max(np.max(i / N - F), np.max(F - (i - 1) / N)))
-
-
 def fuss_catalan_log10s_density(depth, points=800):
     """Fuss-Catalan density (n -> inf) of log10 s for a product of ``depth`` Ginibre matrices.
 
@@ -207,7 +198,7 @@ def agreement(data):
     d1 = data["L1"]
     lam = np.exp(2.0 * np.asarray(d1["gaussian_log_s"]))
     N, n = lam.size, int(d1["width"])
-    ks = ks_distance(lam)
+    ks = rmtchain.ks_distance(lam, mp_cdf)
     thr = KS_COEFF / math.sqrt(N) + 1.0 / n
     out.update(ks_depth1=ks, ks_threshold_depth1=thr, ks_points_depth1=N)
     ok &= ks <= thr

@@ -5,7 +5,7 @@ depth, and set its spectrum beside theory. Conventions: theory/README.md.
 """
 
 from .chain import Chain
-from .compare import SpectrumComparison, compare_spectrum
+from .compare import SpectrumComparison, compare_spectrum, ks_distance
 from .curvature import (CurvatureSpectrum, TraceEstimate, hessian_spectrum, hutchinson_trace,
                         top_eigenvalues)
 from .finitewidth import (LognormPrediction, depth_for_width, predict_lognorm,
@@ -47,6 +47,7 @@ __all__ = [
     "get_phi",
     "hessian_spectrum",
     "hutchinson_trace",
+    "ks_distance",
     "lyapunov_exponents",
     "mean_field",
     "phase_diagram",

@@ -12,6 +12,10 @@ All three are computed in t = log lambda from ``Spectrum.log_singular_values`` (
 are t = -inf), so deep chains whose lambda under- or overflows float64 are handled without
 loss. The small kernels ``_ks_statistic`` and ``_w1_cells`` take plain arrays (and are tested
 against scipy); ``compare_spectrum`` validates, evaluates the predicted cdf once and wraps.
+
+``ks_distance(sample, cdf, atoms=...)`` is the same KS distance (CMP.2) for any sample of
+lambda and any predicted cdf (a closed-form law, an interpolated prediction): the one KS
+implementation the figure scripts use.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from .free import SpectrumPrediction, moment_series, predict_spectrum
 from .results import Spectrum
 from .sampling import METHODS, sample_spectrum
 
-__all__ = ["CDF_METHODS", "SpectrumComparison", "compare_spectrum"]
+__all__ = ["CDF_METHODS", "SpectrumComparison", "compare_spectrum", "ks_distance"]
 
 #: how the predicted cdf is evaluated (CMP.5): at every distinct sampled value, on an
 #: adaptive grid with linear interpolation, or "auto" (exact up to _AUTO_EXACT_MAX values)
@@ -44,6 +48,9 @@ _GRID_MAX_EVALS = 600
 #: a sampled t within this of a predicted atom's log-location is counted at the atom
 #: (rounding of the sampler: log s exact to ~1e-12 relative per layer, theory/sampling.md)
 _ATOM_SNAP = 1e-9
+#: ks_distance: a cdf may leave [0, 1] or decrease by this much (rounding of a numerical
+#: cdf) before it is rejected as not a distribution function
+_CDF_SLACK = 1e-6
 #: the lower tail of log lambda is followed down until the conditional cdf is below this
 _TAIL_CDF = 1e-7
 #: unresolved predicted mass (several bulk components, free.py) above this: no distances
@@ -322,12 +329,17 @@ class _PredictedCdf:
         return out
 
 
-def _snap(t, atoms):
-    """Move sampled t within _ATOM_SNAP of a positive atom onto it (CMP.1)."""
+def _snap(t, atoms, *, tol=_ATOM_SNAP, relative=False):
+    """Move sampled t within ``tol`` of a finite atom location onto it, sorted (CMP.1).
+
+    ``relative``: within ``tol * |location|`` instead (lambda rather than log lambda: a
+    relative tolerance in lambda is an absolute one in log lambda; an atom at 0 then takes
+    exact zeros only).
+    """
     t = t.copy()
     for loc, _ in atoms:
         if math.isfinite(loc):
-            t[np.abs(t - loc) <= _ATOM_SNAP] = loc
+            t[np.abs(t - loc) <= (tol * abs(loc) if relative else tol)] = loc
     return np.sort(t)
 
 
@@ -455,6 +467,123 @@ def _distances(pred, t_sorted, cdf):
 
 
 # --------------------------------------------------------------------------- public
+def ks_distance(sample, cdf, *, atoms=(), snap=_ATOM_SNAP):
+    """Kolmogorov-Smirnov distance sup_x |F_N(x) - G(x)| of a sample to a predicted cdf.
+
+    Parameters
+    ----------
+    sample : array_like of float
+        The pooled sample (any shape, flattened), e.g. ``Spectrum.eigenvalues``; ties and
+        exact zeros allowed, +-inf allowed (``cdf`` is then evaluated there), NaN not.
+    cdf : callable
+        G(x) = P(X <= x), right-continuous and non-decreasing, atoms included; called once
+        with a 1-d float array (the distinct sample values, ascending) and returning an array
+        of that shape, e.g. ``SpectrumPrediction.cdf`` or ``FussCatalan(2).cdf``.
+    atoms : iterable of (location, mass) pairs
+        The point masses of the law (``SpectrumPrediction.atoms``); they give the left
+        limit G(v-) = G(v) - (mass at v) at a sample value v sitting on an atom. Without
+        them G is taken to be continuous (right for a continuous law).
+    snap : float
+        A sample value within ``snap * |location|`` of a finite atom location is counted at
+        the atom (sampler rounding, theory/compare.md (CMP.1)); 0 disables it. An atom at 0
+        takes exact zeros only.
+
+    Returns
+    -------
+    float
+        The distance, in [0, 1] (up to the rounding of ``cdf``).
+
+    Raises
+    ------
+    ValueError
+        The message names the argument: ``sample`` empty, not real, or containing NaN;
+        ``cdf`` not callable, or returning values of the wrong shape, NaN, outside [0, 1] or
+        decreasing (beyond 1e-6 of rounding); ``atoms`` not (location, mass) pairs with
+        finite masses >= 0 summing to <= 1, or an atom heavier than the rise of ``cdf``
+        below it; ``snap`` not a finite number >= 0.
+
+    Notes
+    -----
+    theory/compare.md (CMP.2): F_N is constant between sample values and G is non-decreasing,
+    so the supremum is attained at a distinct sample value v or just below it, and
+    KS = max_v max(|F_N(v) - G(v)|, |F_N(v-) - G(v-)|). Without ties or atoms this is
+    ``scipy.stats.kstest``'s statistic. The distance is invariant under a monotone map of
+    the variable (``compare_spectrum`` evaluates it in t = log lambda); it is a distance,
+    not a test: eigenvalues of one matrix are not independent (CMP.2).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from rmtchain.compare import ks_distance
+    >>> ks_distance([0.25, 0.5, 0.75], lambda x: np.clip(x, 0.0, 1.0))  # uniform on [0, 1]
+    0.25
+
+    An atom 1/2 at 0 plus 1/2 uniform on [0, 4]; the exact zeros of the sample sit on it:
+
+    >>> G = lambda x: np.where(x < 0, 0.0, 0.5 + np.clip(x, 0.0, 4.0) / 8)
+    >>> ks_distance([0, 0, 1, 3], G, atoms=[(0.0, 0.5)])
+    0.125
+    >>> ks_distance([0, 0, 1, 3], G)  # without atoms, G(0-) = G(0) = 1/2 is wrong
+    0.5
+    """
+    x = np.asarray(sample)
+    if x.dtype.kind not in "iuf":
+        raise ValueError(f"sample must be an array of real numbers, got dtype {x.dtype}")
+    x = x.astype(float).ravel()
+    if x.size == 0:
+        raise ValueError("sample must not be empty")
+    if np.isnan(x).any():
+        raise ValueError(f"sample contains NaN ({int(np.isnan(x).sum())} of {x.size} values)")
+    if not callable(cdf):
+        hint = (f" (pass its .cdf, e.g. {type(cdf).__name__}(...).cdf)" if hasattr(cdf, "cdf")
+                else "")
+        raise ValueError(f"cdf must be callable{hint}, got {type(cdf).__name__}")
+    try:
+        pairs = [(float(loc), float(m)) for loc, m in atoms]
+    except (TypeError, ValueError):
+        raise ValueError(f"atoms must be (location, mass) pairs, got {atoms!r}") from None
+    for loc, m in pairs:
+        if math.isnan(loc) or not (math.isfinite(m) and m >= 0.0):
+            raise ValueError(f"atoms: location must not be NaN and mass must be finite and "
+                             f">= 0, got ({loc!r}, {m!r})")
+    if sum(m for _, m in pairs) > 1.0 + _CDF_SLACK:
+        raise ValueError(f"atoms: the masses sum to {sum(m for _, m in pairs)!r} > 1")
+    if not (isinstance(snap, (int, float, np.integer, np.floating))
+            and not isinstance(snap, (bool, np.bool_)) and math.isfinite(snap) and snap >= 0):
+        raise ValueError(f"snap must be a finite number >= 0, got {snap!r}")
+
+    values, counts = np.unique(_snap(x, pairs, tol=float(snap), relative=True),
+                               return_counts=True)
+    try:
+        g_right = np.asarray(cdf(values), dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"cdf must return real numbers for an array of points: {exc}") from exc
+    if g_right.size != values.size:
+        raise ValueError(f"cdf must return one value per point: shape {g_right.shape} for "
+                         f"{values.shape} points")
+    g_right = g_right.reshape(values.shape)
+    if np.isnan(g_right).any():
+        raise ValueError(f"cdf returned NaN at {values[np.isnan(g_right)][:3].tolist()}")
+    if g_right.min() < -_CDF_SLACK or g_right.max() > 1.0 + _CDF_SLACK:
+        raise ValueError(f"cdf must return values in [0, 1], got values in "
+                         f"[{g_right.min()!r}, {g_right.max()!r}]")
+    if values.size > 1 and np.diff(g_right).min() < -_CDF_SLACK:
+        j = int(np.argmin(np.diff(g_right)))
+        raise ValueError(f"cdf must be non-decreasing: G({values[j]!r}) = {g_right[j]!r} > "
+                         f"G({values[j + 1]!r}) = {g_right[j + 1]!r}")
+    at = np.zeros(values.shape)
+    for loc, m in pairs:
+        at[values == loc] += m
+    g_left = g_right - at
+    # the atom at v is part of G's rise from the previous sample value to v
+    below = np.concatenate([[0.0], g_right[:-1]])
+    if (g_left < below - _CDF_SLACK).any():
+        j = int(np.argmax(below - g_left))
+        raise ValueError(f"atoms: mass {at[j]!r} at {values[j]!r} exceeds the rise "
+                         f"{g_right[j] - below[j]!r} of cdf up to it")
+    return _ks_statistic(values, counts, g_right, g_left)
+
+
 def compare_spectrum(chain, samples, *, rng=None, kmax=4, method="auto", cdf="auto",
                      distances=True):
     """Sample ``chain``, predict its spectrum, and measure how far apart they are.

@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 import rmtchain
 from rmtchain.compare import (SpectrumComparison, _distances, _ks_statistic, _pooled_t,
-                              _w1_cells, compare_spectrum)
-from rmtchain.laws import MarchenkoPastur
+                              _w1_cells, compare_spectrum, ks_distance)
+from rmtchain.laws import FussCatalan, MarchenkoPastur
 
 from helpers import RTOL_ROUNDING
 from strategies import seeds
@@ -95,6 +95,164 @@ def test_w1_cells_bracket_contains_fine_quadrature(seed, m):
         ref += h * np.abs(f[j] - g(u)).sum()
     assert abs(est - ref) <= bound.sum() + 1e-9
     assert np.all(bound >= 0)
+
+
+# ----------------------------------------------------------------------------- ks_distance
+
+
+@given(seed=seeds, L=st.integers(1, 6), N=st.integers(1, 300), log=st.booleans())
+def test_ks_distance_equals_scipy_kstest(seed, L, N, log):
+    """(CMP.2) for a continuous cdf is scipy.stats.kstest's statistic (rounding, 1e-12);
+    properties: in [0, 1], invariant under a permutation and a reshape of the sample, and
+    (``log``) under the monotone map lambda -> log lambda with G -> G(exp t)."""
+    law = FussCatalan(L)
+    x = np.random.default_rng(seed).uniform(0.0, law.support[1], N)
+    ref = scipy.stats.kstest(x, law.cdf).statistic
+    ours = ks_distance(x, law.cdf)
+    assert abs(ours - ref) <= 1e-12
+    assert 0.0 <= ours <= 1.0
+    perm = np.random.default_rng(seed + 1).permutation(x)
+    assert ks_distance(perm, law.cdf) == ours
+    if N % 2 == 0:
+        assert ks_distance(perm.reshape(2, -1), law.cdf) == ours
+    if log:
+        # exp(log x) moves each point by ~1 ulp: G moves by density * x * eps << 1e-12
+        assert abs(ks_distance(np.log(x), lambda t: law.cdf(np.exp(t))) - ours) <= 1e-12
+
+
+@given(seed=seeds, N=st.integers(1, 200), zeros=st.floats(0.0, 0.9), atom=st.floats(0.0, 0.5))
+def test_ks_distance_with_atoms_equals_brute_force(seed, N, zeros, atom):
+    """Atoms at 0 and at 1 plus a uniform part on (0, 2); the sample has ties on both atoms
+    (or none on the one at 1). Reference: the supremum of |F_N - G| over a dense grid with
+    every sample point, the atoms and each of them minus 1e-13 (the left limits; G's
+    continuous part moves by <= 1e-13 there), F_N counted by searchsorted and G evaluated
+    pointwise: no left limits from the atoms list."""
+    rng = np.random.default_rng(seed)
+    z0, a1 = 0.3, 1.0
+    m1 = atom * (1.0 - z0)
+    bulk = 1.0 - z0 - m1
+
+    def G(v):
+        v = np.asarray(v, dtype=float)
+        return z0 * (v >= 0) + m1 * (v >= a1) + bulk * np.clip(v / 2.0, 0.0, 1.0)
+
+    k0 = int(zeros * N)
+    k1 = int(atom * (N - k0))
+    x = np.concatenate([np.zeros(k0), np.full(k1, a1), rng.uniform(0.0, 2.0, N - k0 - k1)])
+    atoms = [(0.0, z0)] + ([(a1, m1)] if m1 > 0 else [])
+    ours = ks_distance(x, G, atoms=atoms)
+    pts = np.concatenate([x, [0.0, a1, 2.0], np.linspace(-0.5, 2.5, 3001)])
+    pts = np.concatenate([pts, pts - 1e-13])
+    fn = np.searchsorted(np.sort(x), pts, side="right") / N
+    ref = np.max(np.abs(fn - G(pts)))
+    assert abs(ours - ref) <= 1e-12
+    assert 0.0 <= ours <= 1.0
+    assert ks_distance(rng.permutation(x), G, atoms=atoms) == ours
+
+
+def _uniform01(x):
+    return np.clip(x, 0.0, 1.0)
+
+
+def _half_atom_at_0(x):
+    """An atom 1/2 at 0 plus 1/2 uniform on [0, 4]."""
+    x = np.asarray(x, dtype=float)
+    return np.where(x < 0, 0.0, 0.5 + np.clip(x, 0.0, 4.0) / 8.0)
+
+
+def _point_mass_at_2(x):
+    return (np.asarray(x) >= 2.0).astype(float)
+
+
+HAND = [
+    # (sample, cdf, kwargs, KS by hand)
+    # F_N = 1/3, 2/3, 1 vs G = 1/4, 1/2, 3/4: |0 - 1/4| at 1/4-, |1 - 3/4| at 3/4
+    ([0.25, 0.5, 0.75], _uniform01, {}, 0.25),
+    ([0.5, 0.5], _uniform01, {}, 0.5),                   # a tie: F_N jumps 0 -> 1 where G = 1/2
+    ([-1.0, -1.0], _uniform01, {}, 1.0),                 # all mass below the support
+    ([-np.inf, 0.5], _uniform01, {}, 0.5),               # F_N = 1/2 on (-inf, 1/2), G(-inf) = 0
+    # atom 1/2 at 0: F_N (1/2, 3/4, 1) vs G (1/2, 5/8, 7/8) at 0, 1, 3; G(0-) = 0 = F_N(0-)
+    ([0, 0, 1, 3], _half_atom_at_0, {"atoms": [(0.0, 0.5)]}, 0.125),
+    ([0, 0, 1, 3], _half_atom_at_0, {"atoms": [(0.0, 0.25), (0.0, 0.25)]}, 0.125),
+    ([0, 0, 1, 3], _half_atom_at_0, {}, 0.5),            # no atoms: G(0-) taken as 1/2
+    ([1, 3, 3, 3], _half_atom_at_0, {"atoms": [(0.0, 0.5)]}, 0.625),  # G(1-) = 5/8, F_N = 0
+    # the same law in t = log lambda, zeros at t = -inf (CMP.2 is invariant)
+    ([-np.inf, -np.inf, 0.0, np.log(3.0)], lambda t: _half_atom_at_0(np.exp(t)),
+     {"atoms": [(-np.inf, 0.5)]}, 0.125),
+    # a point mass: exact, snapped from 1e-12 relative rounding (CMP.1), or not snapped
+    ([2.0, 2.0, 2.0], _point_mass_at_2, {"atoms": [(2.0, 1.0)]}, 0.0),
+    ([2.0 * (1 + 1e-12), 2.0 * (1 - 1e-12), 2.0], _point_mass_at_2, {"atoms": [(2.0, 1.0)]},
+     0.0),
+    ([2.0 * (1 + 1e-12)] * 3, _point_mass_at_2, {"atoms": [(2.0, 1.0)], "snap": 0.0}, 1.0),
+    ([2.0 * (1 + 1e-6)] * 3, _point_mass_at_2, {"atoms": [(2.0, 1.0)]}, 1.0),
+    # snapping is relative (an absolute 1e-9 in log lambda): at 1e6 a 1e-6 offset snaps,
+    # at 1e-6 a 1e-10 offset does not
+    ([1e6 * (1 + 1e-12)] * 2, lambda x: (np.asarray(x) >= 1e6).astype(float),
+     {"atoms": [(1e6, 1.0)]}, 0.0),
+    ([1e-6 * (1 + 1e-4)] * 2, lambda x: (np.asarray(x) >= 1e-6).astype(float),
+     {"atoms": [(1e-6, 1.0)]}, 1.0),
+]
+
+
+@pytest.mark.parametrize("sample,cdf,kw,expected", HAND, ids=[str(i) for i in range(len(HAND))])
+def test_ks_distance_hand_computed(sample, cdf, kw, expected):
+    assert ks_distance(sample, cdf, **kw) == pytest.approx(expected, abs=1e-15)
+
+
+def test_ks_distance_agrees_with_compare_spectrum():
+    """The lambda route (ks_distance with the prediction's cdf and atoms) and the t route of
+    compare_spectrum (CMP.2 in t, snapping in t) give the same KS: Marchenko-Pastur, relu
+    (atom 1/2 at 0, exact zeros) and orthogonal linear (point mass, snapped: KS = 0).
+    Same cdf at the same points: rounding."""
+    chains = [(mp_chain(12, 1.2), 3, 7),
+              (rmtchain.Chain(2, 12, phi="relu", sigma_w=math.sqrt(2.0)), 3, 4),
+              (rmtchain.Chain(3, 12, phi="linear", weights="orthogonal", sigma_w=1.1), 2, 2)]
+    for chain, samples, seed in chains:
+        c = compare_spectrum(chain, samples, rng=seed, kmax=1, cdf="exact")
+        ours = ks_distance(c.sampled.eigenvalues, c.predicted.cdf, atoms=c.predicted.atoms)
+        assert abs(ours - c.ks) <= 1e-12, (chain.describe(), ours, c.ks)
+    assert ours == 0.0
+
+
+class _Law:
+    def cdf(self, x):
+        return _uniform01(x)
+
+
+BAD_KS = [
+    (dict(sample=[]), "sample"),
+    (dict(sample=[0.1, np.nan]), "sample"),
+    (dict(sample=["a", "b"]), "sample"),
+    (dict(sample=[1 + 1j]), "sample"),
+    (dict(sample=[True, False]), "sample"),
+    (dict(cdf=_Law()), "cdf"),
+    (dict(cdf=None), "cdf"),
+    (dict(cdf=lambda x: 0.5), "cdf"),                         # one value for 3 points
+    (dict(cdf=lambda x: np.full(np.shape(x), np.nan)), "cdf"),
+    (dict(cdf=lambda x: 1.0 - _uniform01(x)), "cdf"),         # a survival function
+    (dict(cdf=lambda x: 2.0 * _uniform01(x)), "cdf"),         # leaves [0, 1]
+    (dict(cdf=lambda x: ["p"] * len(x)), "cdf"),
+    (dict(atoms=[0.5]), "atoms"),
+    (dict(atoms=[(0.5, -0.1)]), "atoms"),
+    (dict(atoms=[(np.nan, 0.1)]), "atoms"),
+    (dict(atoms=[(0.5, np.inf)]), "atoms"),
+    (dict(atoms=[(0.2, 0.6), (0.4, 0.6)]), "atoms"),          # masses sum to 1.2
+    (dict(atoms=[(0.5, 0.5)]), "atoms"),                      # G has no jump at 0.5
+    (dict(snap=-1.0), "snap"),
+    (dict(snap=np.nan), "snap"),
+    (dict(snap="1e-9"), "snap"),
+]
+
+
+@pytest.mark.parametrize("kw,name", BAD_KS, ids=[f"{n}{i}" for i, (_, n) in enumerate(BAD_KS)])
+def test_ks_distance_bad_input(kw, name):
+    args = {"sample": [0.25, 0.5, 0.75], "cdf": _uniform01, **kw}
+    with pytest.raises(ValueError, match=name):
+        ks_distance(args.pop("sample"), args.pop("cdf"), **args)
+
+
+def test_ks_distance_is_exported():
+    assert rmtchain.ks_distance is ks_distance and "ks_distance" in rmtchain.__all__
 
 
 # ----------------------------------------------------------------------------- closed forms

@@ -3,13 +3,15 @@
 Each figure's quick compute must pass its own agreement checks (which compare samples with
 independent theory: see each module's docstring), ``plot`` must return a Figure from the
 data alone, and each agreement must fail on data that contradicts the theory (a check that
-cannot fail is a defect). The KS helpers are checked against scipy.stats.kstest and a brute
-force supremum; the exact zero-fraction law against a NumPy Monte Carlo.
+cannot fail is a defect). The figures' KS distances come from ``rmtchain.ks_distance``
+(tested in tests/test_compare.py against scipy.stats.kstest, a brute-force supremum and
+hand-computed cases); the exact zero-fraction law is checked here against a NumPy Monte Carlo.
 """
 
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import matplotlib
 
@@ -19,9 +21,6 @@ import matplotlib.figure  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from scipy import stats  # noqa: E402
 
 import rmtchain  # noqa: E402
 from helpers import figure_module, quick_figure_data  # noqa: E402
@@ -70,7 +69,7 @@ def test_psg_agreement_fails_against_a_wrong_prediction(quick_data):
                                     q_star=0.5)
     lam = np.asarray(d["eigenvalues"])
     pcdf = mod.PredictedCdf(rmtchain.predict_spectrum(wrong), float(lam[lam > 0].min()))
-    ks, _ = mod.ks_distance(lam, pcdf)
+    ks = rmtchain.ks_distance(lam, pcdf.cdf, atoms=pcdf.atoms)
     assert ks > float(d["ks_threshold"])
     bad = copy.deepcopy(data)
     bad["settings"]["tanh_q0p5_orthogonal_L8"]["ks"] = ks
@@ -117,9 +116,9 @@ def test_fuss_catalan_agreement_fails_on_wrong_law(quick_data):
     (the quick size resolves KS to ~0.08: a 10% scale error moves KS by only ~0.03)."""
     mod, data = quick_data["fig_fuss_catalan"]
     d = data["L2"]
-    assert mod.ks_distance(d["eigenvalues"], FussCatalan(1)) > float(d["ks_threshold"])
+    assert rmtchain.ks_distance(d["eigenvalues"], FussCatalan(1).cdf) > float(d["ks_threshold"])
     bad = copy.deepcopy(data)
-    bad["L2"]["ks"] = mod.ks_distance(1.5 * np.asarray(d["eigenvalues"]), FussCatalan(2))
+    bad["L2"]["ks"] = rmtchain.ks_distance(1.5 * np.asarray(d["eigenvalues"]), FussCatalan(2).cdf)
     assert not mod.agreement(bad)["passed"]
     bad = copy.deepcopy(data)
     bad["L2"]["edge"] = 4.0                    # the Marchenko-Pastur edge instead of 27/4
@@ -139,49 +138,12 @@ def test_order_chaos_agreement_fails_on_shifted_line(quick_data):
 # ----------------------------------------------------------------------------- helpers
 
 
-@given(seed=st.integers(0, 2**32 - 1), L=st.integers(1, 6), N=st.integers(5, 300))
-def test_fc_ks_equals_scipy_kstest(seed, L, N):
-    """The figure's KS statistic equals scipy.stats.kstest's (rounding, 1e-12)."""
-    mod = _module("fig_fuss_catalan")
-    law = FussCatalan(L)
-    x = np.random.default_rng(seed).uniform(0.0, law.support[1], N)
-    ref = stats.kstest(x, lambda v: law.cdf(v)).statistic
-    assert abs(mod.ks_distance(x, law) - ref) <= 1e-12
-
-
-@given(seed=st.integers(0, 2**32 - 1), N=st.integers(5, 200),
-       zeros=st.floats(0.0, 0.9), atom=st.floats(0.0, 0.5))
-def test_psg_ks_with_atoms_equals_brute_force(seed, N, zeros, atom):
-    """KS with atoms at 0 and at a positive point, against the supremum over a dense grid of
-    right and left limits (exact up to the grid: the grid contains every sample point and
-    the atoms, so it is exact). Continuous part: uniform on (0, 2) via a stub prediction."""
-    mod = _module("fig_psg_densities")
-    rng = np.random.default_rng(seed)
-    pc = object.__new__(mod.PredictedCdf)
-    z0 = 0.3
-    a1, m1 = 1.0, atom * (1.0 - z0)
-    pc.atoms = [(0.0, z0)] + ([(a1, m1)] if m1 > 0 else [])
-    pc.zero_mass = z0
-    pc.bulk = False
-    bulk_mass = 1.0 - z0 - m1
-
-    def cdf(lam, *, left=False):
-        lam = np.asarray(lam, dtype=float)
-        out = pc._atoms_upto(lam, left) + bulk_mass * np.clip(lam / 2.0, 0.0, 1.0)
-        return np.clip(out, 0.0, 1.0)
-
-    pc.cdf = cdf
-    k0 = int(zeros * N)
-    k1 = int(atom * (N - k0))
-    x = np.concatenate([np.zeros(k0), np.full(k1, a1), rng.uniform(0.0, 2.0, N - k0 - k1)])
-    ks, n = mod.ks_distance(x, pc)
-    pts = np.unique(np.concatenate([x, [0.0, a1, 2.0]]))
-    xs = np.sort(x)
-    right = np.searchsorted(xs, pts, side="right") / N
-    left = np.searchsorted(xs, pts, side="left") / N
-    ref = max(np.max(np.abs(right - cdf(pts))), np.max(np.abs(left - cdf(pts, left=True))))
-    assert n == N
-    assert abs(ks - ref) <= 1e-12
+@pytest.mark.parametrize("name", ["fig_psg_densities", "fig_fuss_catalan", "fig_saxe_products"])
+def test_figures_use_the_library_ks_distance(name):
+    """One KS implementation (rmtchain.ks_distance): no figure carries its own copy."""
+    mod = _module(name)
+    assert not hasattr(mod, "ks_distance")
+    assert "rmtchain.ks_distance(" in Path(mod.__file__).read_text(encoding="utf-8")
 
 
 def test_zero_fraction_against_numpy_monte_carlo():
