@@ -10,16 +10,18 @@ tests/test_nonlinearities.py.
 
 from __future__ import annotations
 
+import cmath
 import math
 import re
 from dataclasses import dataclass, field
 
 import numba
 import numpy as np
+from scipy.special import erfc as _erfc
 
 from ._config import FASTMATH
 
-__all__ = ["Nonlinearity", "get_phi", "register_phi", "registered_phis"]
+__all__ = ["Nonlinearity", "analytic_derivatives", "get_phi", "register_phi", "registered_phis"]
 
 _SELU_L = 1.0507009873554804934193349852946
 _SELU_A = 1.6732632423543772848170429916717
@@ -123,6 +125,57 @@ def _eval_builtin(code, a, h, which, out):
         else:
             p, d = _phi_dphi(code, a, h[i])
             out[i] = p if which == 0 else d
+
+
+def _sech2_tanh(h):
+    """sech(h)^2 and tanh(h) at complex h, with e = exp(-2 h sign(Re h)) so neither
+    overflows nor cancels in either tail."""
+    sgn = 1.0 if h.real >= 0.0 else -1.0
+    e = cmath.exp(-2.0 * sgn * h)
+    return 4.0 * e / (1.0 + e) ** 2, sgn * (1.0 - e) / (1.0 + e)
+
+
+def _sigmoid_derivs(h):
+    """sigma and its first three derivatives at complex h (e = exp(-|h|) form)."""
+    sgn = 1.0 if h.real >= 0.0 else -1.0
+    e = cmath.exp(-sgn * h)
+    s = 1.0 / (1.0 + e) if sgn > 0 else e / (1.0 + e)
+    s1 = e / (1.0 + e) ** 2
+    s2 = s1 * (1.0 - 2.0 * s)
+    s3 = s2 * (1.0 - 2.0 * s) - 2.0 * s1 * s1
+    return s, s1, s2, s3
+
+
+def analytic_derivatives(nl, h):
+    """phi', phi'' and phi''' at one complex ``h`` for the built-in analytic
+    nonlinearities (tanh, erf, sigmoid, gelu, silu; selu on its h < 0 piece), or None.
+
+    Used by the singularity subtraction of the M-transform of d = phi'(h)^2
+    (theory/free.md (FP.2b)), which needs the roots of phi'(h)^2 = w off the real axis.
+    User-registered nonlinearities are float -> float and return None.
+    """
+    h = complex(h)
+    code = nl.code
+    if code == TANH:
+        s2, t = _sech2_tanh(h)
+        return s2, -2.0 * t * s2, s2 * (4.0 * t * t - 2.0 * s2)
+    if code == ERF:
+        d1 = _TWO_OVER_SQRT_PI * cmath.exp(-h * h)
+        return d1, -2.0 * h * d1, (4.0 * h * h - 2.0) * d1
+    if code == SIGMOID:
+        _, s1, s2, s3 = _sigmoid_derivs(h)
+        return s1, s2, s3
+    if code == SELU:
+        d = _SELU_L * _SELU_A * cmath.exp(h)
+        return d, d, d
+    if code == GELU:
+        pdf = _INV_SQRT_2PI * cmath.exp(-0.5 * h * h)
+        cdf = 0.5 * complex(_erfc(-h * _INV_SQRT_2))
+        return cdf + h * pdf, pdf * (2.0 - h * h), pdf * (h**3 - 4.0 * h)
+    if code == SILU:
+        s, s1, s2, s3 = _sigmoid_derivs(h)
+        return s + h * s1, 2.0 * s1 + h * s2, 3.0 * s2 + h * s3
+    return None
 
 
 @dataclass(frozen=True)

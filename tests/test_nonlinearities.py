@@ -208,3 +208,52 @@ def test_reregistered_phi_is_the_one_that_is_sampled():
     ref = [naive.lognorm(chain2, row, phi_pair=(lambda h: 2.0 * h, lambda h: 2.0 + 0 * h))
            for row in naive.draws_lognorm(chain2, 2, 0)]
     assert q_star_ok and np.allclose(got, ref, rtol=1e-12)
+
+
+#: the analytic phi of (FP.2b): closed forms at complex h
+ANALYTIC = ("tanh", "erf", "sigmoid", "selu", "gelu", "silu")
+#: complex points with |h| <= 6 (selu: Re h < 0, its analytic piece), off the real axis
+COMPLEX_POINTS = (0.3 + 0.2j, -1.7 + 0.05j, 2.5 - 0.4j, -0.2 - 0.01j, 5.5 + 0.3j, -4.0 + 0.7j)
+
+
+@pytest.mark.parametrize("name", ANALYTIC)
+def test_analytic_derivatives_against_mpmath(name):
+    """phi', phi'', phi''' at complex h (theory/free.md (FP.2b)) against mpmath.diff of the
+    independent mpmath phi at 30 digits. Tolerance: rounding of the closed forms, 1e-13
+    relative to the largest of |f| and the function's unit scale."""
+    nl = get_phi(name)
+    f_mp = naive.phi_mpmath(name, 0.0)
+    mp = mpmath.mp
+    if name == "selu":  # the analytic h < 0 piece (complex h cannot be compared with 0)
+        f_mp = lambda h: mp.mpf(naive.SELU_LAMBDA) * mp.mpf(naive.SELU_ALPHA) * (  # noqa: E731
+            mp.exp(h) - 1)
+    if name == "gelu":  # ncdf is real-only in mpmath: the same function through erf
+        f_mp = lambda h: h * (1 + mp.erf(h / mp.sqrt(2))) / 2  # noqa: E731
+    with mpmath.workdps(30):
+        for h in COMPLEX_POINTS:
+            if name == "selu" and h.real > 0:
+                continue
+            got = rmtchain.nonlinearities.analytic_derivatives(nl, h)
+            hm = mpmath.mpc(h)
+            for k in range(3):
+                ref = complex(mpmath.diff(f_mp, hm, k + 1))
+                assert abs(got[k] - ref) <= 1e-13 * max(abs(ref), 1.0), (name, k, h, got[k], ref)
+
+
+@pytest.mark.parametrize("name", ANALYTIC)
+def test_analytic_derivatives_equal_the_kernels_on_the_real_axis(name):
+    """INVARIANT: at real h the complex closed forms are the numba kernels' phi', phi''
+    (rounding: 1e-14 relative to max(|f|, 1))."""
+    nl = get_phi(name)
+    hs = np.linspace(-6.0, -0.01 if name == "selu" else 6.0, 41)
+    for h, d1, d2 in zip(hs, nl.dphi(hs), nl.d2phi(hs)):
+        got = rmtchain.nonlinearities.analytic_derivatives(nl, h)
+        assert abs(got[0] - d1) <= 1e-14 * max(abs(d1), 1.0)
+        assert abs(got[1] - d2) <= 1e-14 * max(abs(d2), 1.0)
+        assert got[0].imag == 0.0 and got[1].imag == 0.0
+
+
+@pytest.mark.parametrize("name", ["linear", "relu", "hardtanh", "leaky_relu"])
+def test_analytic_derivatives_absent_for_kinked_and_user_phi(name):
+    """The (FP.2b) subtraction is used only where complex evaluation exists."""
+    assert rmtchain.nonlinearities.analytic_derivatives(get_phi(name), 0.1 + 0.1j) is None
