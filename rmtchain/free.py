@@ -201,11 +201,12 @@ class DerivativeLaw:
         t = g * self.values
         x, x1, dx = t.sum(axis=-1), w * g.sum(axis=-1), -(t / diff).sum(axis=-1)
         if self._integral is not None:
-            near = _near_nodes(self, diff)
+            dist = np.abs(diff[..., self.n_atoms:])
+            near = (dist < _NEAR_SPACINGS * self._integral[7]).any(axis=-1)
             if near.any():
                 x, x1, dx = np.array(x), np.array(x1), np.array(dx)
                 for i in zip(*np.nonzero(near)):
-                    cx, cdx = _pole_correction(self, complex(w[i]), diff[i])
+                    cx, cdx = _pole_correction(self, complex(w[i]), dist[i])
                     x[i] += cx
                     x1[i] += cx
                     dx[i] += cdx
@@ -228,21 +229,13 @@ _ZERO_Z = 5.0
 _PAIR_GAP = 1e-4
 
 
-def _near_nodes(law, diff):
-    """Which w (rows of ``diff = w - values``) come close enough to the continuous part
-    of d for its node sum to need the pole subtraction (FP.2b)."""
-    spacing = law._integral[7]
-    r = np.abs(diff[..., law.n_atoms:]) / spacing
-    return (r < _NEAR_SPACINGS).any(axis=-1)
-
-
-def _roots(law, w, diff):
-    """The roots z* of phi'(s z)^2 = w near the real z axis (FP.2b): complex Newton
-    from each local minimum of |w - d_i| along the nodes that is within 40 spacings; at a
-    local extremum of d the two roots z_c +- sqrt(2 (w - d_c) / d'') are both started."""
+def _roots(law, w, a):
+    """The roots z* of phi'(s z)^2 = w near the real z axis (FP.2b), given a = |w - d_i|
+    over the continuous nodes: complex Newton from each local minimum of a along the nodes
+    that is within 40 spacings; at a local extremum of d the two roots
+    z_c +- sqrt(2 (w - d_c) / d'') are both started."""
     nl, s, z, _, _, za, zb, spacing, _ = law._integral
     d = law.values[law.n_atoms:]
-    a = np.abs(diff[law.n_atoms:])
     cand = np.flatnonzero((a < _NEAR_SPACINGS * spacing)
                           & (a <= np.concatenate(([np.inf], a[:-1])))
                           & (a <= np.concatenate((a[1:], [np.inf]))))
@@ -302,7 +295,7 @@ def _newton_root(nl, s, w, zi, za, zb):
     return None
 
 
-def _pole_correction(law, w, diff):
+def _pole_correction(law, w, dist):
     """What the node sums of x = M_D(w) and dx/dw miss at w near the continuous part of d
     (FP.2b): for each root z* of D(z) = phi'(s z)^2 = w near the real axis, the pole
     terms of the integrand are subtracted node by node and added back integrated exactly
@@ -310,14 +303,15 @@ def _pole_correction(law, w, diff):
     nl, s, z, u, norm, za, zb, _, _ = law._integral
     cx = 0j
     cdx = 0j
-    for zs in _roots(law, w, diff):
+    for zs in _roots(law, w, dist):
         p1, p2, p3 = analytic_derivatives(nl, s * zs)
         D1 = 2.0 * s * p1 * p2
         D2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
-        rho = norm * np.exp(-0.5 * zs * zs) / math.sqrt(2.0 * math.pi)
-        e = z - zs
-        i1 = np.log(zb - zs) - np.log(za - zs) - np.dot(u, 1.0 / e)
-        i2 = 1.0 / (za - zs) - 1.0 / (zb - zs) - np.dot(u, 1.0 / (e * e))
+        rho = norm * cmath.exp(-0.5 * zs * zs) / math.sqrt(2.0 * math.pi)
+        inv = 1.0 / (z - zs)
+        ui = u * inv
+        i1 = cmath.log(zb - zs) - cmath.log(za - zs) - ui.sum()
+        i2 = 1.0 / (za - zs) - 1.0 / (zb - zs) - np.dot(ui, inv)
         # x: g/f with g = rho D, f = w - D: residue -rho w / D1
         cx += -rho * w / D1 * i1
         # dx/dw = -int g / f^2: Laurent A/e^2 + B/e, A = g/D1^2, B = (g' - g D2/D1)/D1^2
