@@ -133,6 +133,22 @@ def layer_lengths(chain):
 
 # --------------------------------------------------------------------------- law of d
 @dataclass(frozen=True)
+class _NodeIntegral:
+    """The continuous part of d as an integral in z = h / sqrt(q) over [za, zb], for the
+    pole subtraction of (FP.2b): its nodes are ``DerivativeLaw.values[n_atoms:]``."""
+
+    phi: object  #: the Nonlinearity (complex derivatives by ``analytic_derivatives``)
+    s: float  #: sqrt(q)
+    z: np.ndarray  #: the nodes in z
+    u: np.ndarray  #: their plain dz weights (Gauss-Legendre x panel half-width)
+    norm: float  #: node probabilities = norm x rho(z) x u
+    za: float
+    zb: float
+    spacing: np.ndarray  #: local spread of d between neighbouring nodes
+    sup: float  #: the supremum of d over [za, zb]
+
+
+@dataclass(frozen=True)
 class DerivativeLaw:
     """The law of d = phi'(h)^2, h ~ N(0, q), as weighted points (values, probs).
 
@@ -159,10 +175,9 @@ class DerivativeLaw:
     probs: np.ndarray = field(repr=False)
     n_atoms: int = 0
     bernoulli_p: float | None = None
-    #: the continuous part as an integral in z = h / sqrt(q) for the singularity
-    #: subtraction of (FP.2b): (Nonlinearity, sqrt(q), z nodes, dz weights, norm, za, zb),
-    #: nodes ``values[n_atoms:]``; None where phi has no complex evaluation (user phi)
-    _integral: tuple | None = field(default=None, repr=False, compare=False)
+    #: the continuous part as an integral for the pole subtraction of (FP.2b); None where
+    #: phi has no complex evaluation (user phi) or a zero of phi' carries weight
+    _integral: _NodeIntegral | None = field(default=None, repr=False, compare=False)
 
     @property
     def max(self):
@@ -171,7 +186,7 @@ class DerivativeLaw:
         continuous part is an integral (FP.2b)."""
         top = float(np.max(self.values[self.probs > 0]))
         if self._integral is not None:
-            top = max(top, self._integral[8])
+            top = max(top, self._integral.sup)
         return top
 
     @property
@@ -202,7 +217,7 @@ class DerivativeLaw:
         x, x1, dx = t.sum(axis=-1), w * g.sum(axis=-1), -(t / diff).sum(axis=-1)
         if self._integral is not None:
             dist = np.abs(diff[..., self.n_atoms:])
-            near = (dist < _NEAR_SPACINGS * self._integral[7]).any(axis=-1)
+            near = (dist < _NEAR_SPACINGS * self._integral.spacing).any(axis=-1)
             if near.any():
                 x, x1, dx = np.array(x), np.array(x1), np.array(dx)
                 for i in zip(*np.nonzero(near)):
@@ -234,9 +249,10 @@ def _roots(law, w, a):
     over the continuous nodes: complex Newton from each local minimum of a along the nodes
     that is within 40 spacings; at a local extremum of d the two roots
     z_c +- sqrt(2 (w - d_c) / d'') are both started."""
-    nl, s, z, _, _, za, zb, spacing, _ = law._integral
+    ig = law._integral
+    nl, s, z, za, zb = ig.phi, ig.s, ig.z, ig.za, ig.zb
     d = law.values[law.n_atoms:]
-    cand = np.flatnonzero((a < _NEAR_SPACINGS * spacing)
+    cand = np.flatnonzero((a < _NEAR_SPACINGS * ig.spacing)
                           & (a <= np.concatenate(([np.inf], a[:-1])))
                           & (a <= np.concatenate((a[1:], [np.inf]))))
     groups = []  # Newton starts; a pair at a local extremum of d must give two roots
@@ -300,14 +316,15 @@ def _pole_correction(law, w, dist):
     (FP.2b): for each root z* of D(z) = phi'(s z)^2 = w near the real axis, the pole
     terms of the integrand are subtracted node by node and added back integrated exactly
     over [za, zb]. Returns (dx, d(dx/dw)); 1 + x gets the same dx."""
-    nl, s, z, u, norm, za, zb, _, _ = law._integral
+    ig = law._integral
+    nl, s, z, u, za, zb = ig.phi, ig.s, ig.z, ig.u, ig.za, ig.zb
     cx = 0j
     cdx = 0j
     for zs in _roots(law, w, dist):
         p1, p2, p3 = analytic_derivatives(nl, s * zs)
         D1 = 2.0 * s * p1 * p2
         D2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
-        rho = norm * cmath.exp(-0.5 * zs * zs) / math.sqrt(2.0 * math.pi)
+        rho = ig.norm * cmath.exp(-0.5 * zs * zs) / math.sqrt(2.0 * math.pi)
         inv = 1.0 / (z - zs)
         ui = u * inv
         i1 = cmath.log(zb - zs) - cmath.log(za - zs) - ui.sum()
@@ -360,8 +377,8 @@ def _derivative_law_cached(nl, q):
 
 
 def _integral_of(nl, s, z, wz, d, norm, za, zb):
-    """The ``_integral`` record of DerivativeLaw (FP.2b), or None for a phi without
-    complex evaluation. Spacing: the local spread of d between neighbouring nodes."""
+    """The ``_NodeIntegral`` of DerivativeLaw (FP.2b), or None for a phi without complex
+    evaluation or with a zero of phi' near the bulk of h."""
     if analytic_derivatives(nl, 0.1) is None:
         return None
     # a zero of d (phi' = 0: gelu, silu) carrying Gaussian weight: there d has density
@@ -383,7 +400,7 @@ def _integral_of(nl, s, z, wz, d, norm, za, zb):
     res = optimize.minimize_scalar(lambda v: -dz(v), bounds=(lo, hi), method="bounded",
                                    options={"xatol": 1e-14})
     sup = max(float(d[i]), -float(res.fun), dz(za), dz(zb))
-    return (nl, s, z, u, norm, za, zb, spacing, sup)
+    return _NodeIntegral(nl, s, z, u, norm, za, zb, spacing, sup)
 
 
 def derivative_law(phi, q):
@@ -583,8 +600,8 @@ _TAIL_DROP = 1e-9
 
 
 def _truncated(law):
-    """``law`` without the top-tail quadrature nodes of mass < 1e-13 (atoms kept),
-    renormalised (FP.10b)."""
+    """``law`` without the top-tail quadrature nodes of total mass < _TAIL_DROP (atoms
+    kept), renormalised (FP.10b)."""
     na = law.n_atoms
     if na == len(law.values) or law._integral is not None:
         return law  # atoms only, or a continuous part without node poles (FP.2b)
@@ -612,9 +629,7 @@ class _DensitySolver:
     """
 
     def __init__(self, law, depth, sigma_w, weights):
-        self.law = _truncated(law)
-        self.dropped_mass = 1.0 - float(self.law.probs.sum()) / float(law.probs.sum())
-        law = self.law
+        self.law = law = _truncated(law)
         self.L = depth
         self.a = 1.0 if weights == "gaussian" else 1.0 - depth
         self.log_s2 = 2.0 * math.log(sigma_w)
@@ -1170,12 +1185,12 @@ _UNRESOLVABLE_BULK = 1e-10
 _SCAN_DEFICIT = 1e-7
 #: the scan goes down to this far below the top of the spectrum in t = log lambda
 _SCAN_DEPTH = 120.0
-#: density per unit t below which the scan counts a point as outside the bulk: the top
-#: tail of a continuous d (gelu/silu at small q) gives densities ~1e-5 that the node
-#: representation of d (FP.1) splits into a comb of tiny pieces; they are skipped and
-#: their mass (~1e-6) is reported by unresolved_mass
+#: the scan stops after this many components
 _MAX_COMPONENTS = 16
-#: density per unit t below which the scan counts a point as outside the bulk
+#: density per unit t below which the scan counts a point as outside the bulk: the top
+#: tail of a continuous d represented by plain node sums (FP.2b) gives densities ~1e-5
+#: that the nodes split into a comb of tiny pieces; they are skipped and their mass
+#: (~1e-6) is reported by unresolved_mass
 _SCAN_DENSITY = 1e-4
 #: the scan stops after this many root evaluations from large Im z (each ~0.01-0.5 s);
 #: what it has not found is reported by unresolved_mass, not searched for without end
