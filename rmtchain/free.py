@@ -628,6 +628,9 @@ class _DensitySolver:
     in t is -Im x / pi dt.
     """
 
+    #: the root at a soft top edge (FP.10c), where the table starts; None otherwise
+    _w_soft = None
+
     def __init__(self, law, depth, sigma_w, weights):
         self.law = law = _truncated(law)
         self.L = depth
@@ -813,7 +816,7 @@ class _DensitySolver:
 
     def start(self, t):
         """Initial guess just inside the right edge: Phi ~ t_e + Phi'' (w - w_e)^2 / 2."""
-        if getattr(self, "_w_soft", None) is not None:
+        if self._w_soft is not None:
             return self._w_soft
         if self.phi2 is None or not self.phi2 > 0:
             return self.start_far(t)
@@ -1301,6 +1304,7 @@ def _component_from(sol, t_edge, w_edge):
 
     comp = copy.copy(sol)
     comp.t_edge, comp.w_edge, comp.phi2 = t_edge, complex(w_edge).real, None
+    comp._w_soft = None  # the soft start belongs to the top edge, not to this component
     try:
         comp._table()
     except _ContinuationError:
