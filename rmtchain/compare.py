@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from ._rng import check_count
+from ._rng import check_count, check_real
 from .chain import Chain
 from .free import SpectrumPrediction, moment_series, predict_spectrum
 from .results import Spectrum
@@ -548,11 +548,11 @@ def ks_distance(sample, cdf, *, atoms=(), snap=_ATOM_SNAP):
                              f">= 0, got ({loc!r}, {m!r})")
     if sum(m for _, m in pairs) > 1.0 + _CDF_SLACK:
         raise ValueError(f"atoms: the masses sum to {sum(m for _, m in pairs)!r} > 1")
-    if not (isinstance(snap, (int, float, np.integer, np.floating))
-            and not isinstance(snap, (bool, np.bool_)) and math.isfinite(snap) and snap >= 0):
-        raise ValueError(f"snap must be a finite number >= 0, got {snap!r}")
+    snap = check_real("snap", snap)
+    if snap < 0.0:
+        raise ValueError(f"snap must be >= 0, got {snap!r}")
 
-    values, counts = np.unique(_snap(x, pairs, tol=float(snap), relative=True),
+    values, counts = np.unique(_snap(x, pairs, tol=snap, relative=True),
                                return_counts=True)
     try:
         g_right = np.asarray(cdf(values), dtype=float)
