@@ -24,7 +24,7 @@ import numpy as np
 from scipy import optimize, special
 
 from ._rng import check_count
-from .nonlinearities import analytic_derivatives, get_phi
+from .nonlinearities import _analytic_derivatives, get_phi
 
 __all__ = [
     "DerivativeLaw",
@@ -293,7 +293,7 @@ def _newton_root(nl, s, w, zi, za, zb):
         if abs(zi.imag) > 2.0 or not za - 2.0 < zi.real < zb + 2.0:
             return None  # wandered off: roots kept are within 1 of the real segment
         try:
-            p1, p2, _ = analytic_derivatives(nl, s * zi)
+            p1, p2, _ = _analytic_derivatives(nl, s * zi)
         except (OverflowError, ZeroDivisionError):
             return None
         d1 = 2.0 * s * p1 * p2
@@ -321,7 +321,7 @@ def _pole_correction(law, w, dist):
     cx = 0j
     cdx = 0j
     for zs in _roots(law, w, dist):
-        p1, p2, p3 = analytic_derivatives(nl, s * zs)
+        p1, p2, p3 = _analytic_derivatives(nl, s * zs)
         D1 = 2.0 * s * p1 * p2
         D2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
         rho = ig.norm * cmath.exp(-0.5 * zs * zs) / math.sqrt(2.0 * math.pi)
@@ -379,7 +379,7 @@ def _derivative_law_cached(nl, q):
 def _integral_of(nl, s, z, wz, d, norm, za, zb):
     """The ``_NodeIntegral`` of DerivativeLaw (FP.2b), or None for a phi without complex
     evaluation or with a zero of phi' near the bulk of h."""
-    if analytic_derivatives(nl, 0.1) is None:
+    if _analytic_derivatives(nl, 0.1 + 0j) is None:
         return None
     # a zero of d (phi' = 0: gelu, silu) carrying Gaussian weight: there d has density
     # ~ v^(-1/2) at 0 and the roots of d = w coalesce as w -> 0, which the simple-pole

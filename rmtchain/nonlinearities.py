@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import cmath
 import math
+import numbers
 import re
 from dataclasses import dataclass, field
 
@@ -153,8 +154,21 @@ def analytic_derivatives(nl, h):
     Used by the singularity subtraction of the M-transform of d = phi'(h)^2
     (theory/free.md (FP.2b)), which needs the roots of phi'(h)^2 = w off the real axis.
     User-registered nonlinearities are float -> float and return None.
+
+    Raises
+    ------
+    ValueError
+        If ``nl`` is not a registered nonlinearity or ``h`` is not a number.
     """
-    h = complex(h)
+    nl = get_phi(nl)
+    if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Number):
+        raise ValueError(f"h must be a real or complex number, got {h!r}")
+    return _analytic_derivatives(nl, complex(h))
+
+
+def _analytic_derivatives(nl, h):
+    """``analytic_derivatives`` without validation: ``nl`` a Nonlinearity, ``h`` complex
+    (the Newton loops of free.py (FP.2b) call it ~1e5 times)."""
     code = nl.code
     if code == TANH:
         s2, t = _sech2_tanh(h)

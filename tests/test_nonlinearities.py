@@ -257,3 +257,11 @@ def test_analytic_derivatives_equal_the_kernels_on_the_real_axis(name):
 def test_analytic_derivatives_absent_for_kinked_and_user_phi(name):
     """The (FP.2b) subtraction is used only where complex evaluation exists."""
     assert rmtchain.nonlinearities.analytic_derivatives(get_phi(name), 0.1 + 0.1j) is None
+
+
+@pytest.mark.parametrize("args, match", [(("nope", 0.1), "phi must be one of"),
+                                         (("tanh", "0.1"), "h must be"),
+                                         (("tanh", True), "h must be")])
+def test_analytic_derivatives_rejects_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        rmtchain.nonlinearities.analytic_derivatives(*args)
