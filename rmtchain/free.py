@@ -14,7 +14,6 @@ equation (FP.8)-(FP.10) by complex Newton continuation; ``predict_spectrum`` ret
 
 from __future__ import annotations
 
-import cmath
 import functools
 import math
 import numbers
@@ -24,7 +23,8 @@ import numpy as np
 from scipy import optimize, special
 
 from ._rng import check_count
-from .nonlinearities import _analytic_derivatives, get_phi
+from ._mtransform import m_transform as m_transform_kernel
+from .nonlinearities import _cderivs, get_phi
 
 __all__ = [
     "DerivativeLaw",
@@ -209,24 +209,23 @@ class DerivativeLaw:
 
     def m_transform_1p(self, w):
         """(x, 1 + x, dx/dw) with 1 + x = w E[1 / (w - d)] summed directly, so it keeps
-        full relative precision where x -> -1 (lambda -> 0) (FP.2)."""
+        full relative precision where x -> -1 (lambda -> 0) (FP.2); with the pole
+        subtraction of (FP.2b) near a continuous part (numba kernel, rmtchain._mtransform)."""
         w = np.asarray(w, dtype=complex)
-        diff = w[..., None] - self.values
-        g = self.probs / diff
-        t = g * self.values
-        x, x1, dx = t.sum(axis=-1), w * g.sum(axis=-1), -(t / diff).sum(axis=-1)
-        if self._integral is not None:
-            dist = np.abs(diff[..., self.n_atoms:])
-            near = (dist < _NEAR_SPACINGS * self._integral.spacing).any(axis=-1)
-            if near.any():
-                x, x1, dx = np.array(x), np.array(x1), np.array(dx)
-                for i in zip(*np.nonzero(near)):
-                    cx, cdx = _pole_correction(self, complex(w[i]), dist[i])
-                    x[i] += cx
-                    x1[i] += cx
-                    dx[i] += cdx
-        return x, x1, dx
+        ig = self._integral
+        if ig is None:
+            out = m_transform_kernel(w.ravel(), self.values, self.probs, self.n_atoms, -1,
+                                     1.0, _NO_NODES, _NO_NODES, 1.0, 0.0, 0.0, _NO_NODES,
+                                     0.0, _NEAR_SPACINGS, _ZERO_OF_D, _PAIR_GAP)
+        else:
+            out = m_transform_kernel(w.ravel(), self.values, self.probs, self.n_atoms,
+                                     ig.phi.code, ig.s, ig.z, ig.u, ig.norm, ig.za, ig.zb,
+                                     ig.spacing, ig.sup, _NEAR_SPACINGS, _ZERO_OF_D,
+                                     _PAIR_GAP)
+        return tuple(v.reshape(w.shape)[()] for v in out)
 
+
+_NO_NODES = np.empty(0)
 
 #: a node sum of 1/(w - d) is trusted (FP.2b) when |w - d_i| exceeds this many local node
 #: spacings of d at every node: a pole closer to the real z axis than ~1/10 of a panel's
@@ -242,101 +241,6 @@ _ZERO_OF_D = 1e-3
 _ZERO_Z = 5.0
 #: roots of d(z) = w closer than this (in z) are not subtracted (FP.2b)
 _PAIR_GAP = 1e-4
-
-
-def _roots(law, w, a):
-    """The roots z* of phi'(s z)^2 = w near the real z axis (FP.2b), given a = |w - d_i|
-    over the continuous nodes: complex Newton from each local minimum of a along the nodes
-    that is within 40 spacings; at a local extremum of d the two roots
-    z_c +- sqrt(2 (w - d_c) / d'') are both started."""
-    ig = law._integral
-    nl, s, z, za, zb = ig.phi, ig.s, ig.z, ig.za, ig.zb
-    d = law.values[law.n_atoms:]
-    cand = np.flatnonzero((a < _NEAR_SPACINGS * ig.spacing)
-                          & (a <= np.concatenate(([np.inf], a[:-1])))
-                          & (a <= np.concatenate((a[1:], [np.inf]))))
-    groups = []  # Newton starts; a pair at a local extremum of d must give two roots
-    for i in cand:
-        if 0 < i < len(z) - 1 and (d[i + 1] - d[i]) * (d[i] - d[i - 1]) <= 0.0:
-            # the parabola through three nodes: vertex (z_c, d_c), curvature 2 C
-            h0, h1 = z[i] - z[i - 1], z[i + 1] - z[i]
-            s0, s1 = (d[i] - d[i - 1]) / h0, (d[i + 1] - d[i]) / h1
-            C = (s1 - s0) / (h0 + h1)
-            B = (s0 * h1 + s1 * h0) / (h0 + h1)
-            if C != 0.0 and d[i] - B * B / (4.0 * C) < _ZERO_OF_D * d.max():
-                continue  # a zero of d (gelu', silu' cross 0): left to the node sum
-            if C != 0.0:
-                zc = z[i] - B / (2.0 * C)
-                delta = cmath.sqrt((w - (d[i] - B * B / (4.0 * C))) / C)
-                groups.append((zc + delta, zc - delta))
-                continue
-        groups.append((complex(z[i]),))
-    roots = []
-    for group in groups:
-        found = [r for r in (_newton_root(nl, s, w, complex(g), za, zb) for g in group)
-                 if r is not None]
-        if len(group) == 2 and (len(found) < 2 or abs(found[0] - found[1]) < _PAIR_GAP):
-            # a pair closer than _PAIR_GAP (w within ~1e-8 of an extremum value of d, e.g.
-            # the zero of gelu'^2): residues ~1/gap cancel in the sum and the subtraction
-            # would be rounding noise of size eps/gap^2; left to the node sum
-            continue
-        for r in found:
-            if all(abs(r - r0) > 1e-8 * (1.0 + abs(r)) for r0 in roots):
-                roots.append(r)
-    return roots
-
-
-def _newton_root(nl, s, w, zi, za, zb):
-    """Complex Newton for phi'(s z)^2 = w from zi; the root, or None if it did not
-    converge within 1 of the real segment [za, zb] (FP.2b)."""
-    for _ in range(40):
-        if abs(zi.imag) > 2.0 or not za - 2.0 < zi.real < zb + 2.0:
-            return None  # wandered off: roots kept are within 1 of the real segment
-        try:
-            p1, p2, _ = _analytic_derivatives(nl, s * zi)
-        except (OverflowError, ZeroDivisionError):
-            return None
-        d1 = 2.0 * s * p1 * p2
-        if d1 == 0 or not cmath.isfinite(d1):
-            return None
-        step = (p1 * p1 - w) / d1
-        if abs(step) > 1.0:
-            step *= 1.0 / abs(step)
-        zi -= step
-        # quadratic convergence: a step of 1e-10 leaves an error ~1e-20
-        if abs(step) <= 1e-10 * (1.0 + abs(zi)):
-            ok = (zi.imag != 0.0 or w.imag == 0.0) and za - 1.0 < zi.real < zb + 1.0 \
-                and abs(zi.imag) < 1.0
-            return zi if ok else None
-    return None
-
-
-def _pole_correction(law, w, dist):
-    """What the node sums of x = M_D(w) and dx/dw miss at w near the continuous part of d
-    (FP.2b): for each root z* of D(z) = phi'(s z)^2 = w near the real axis, the pole
-    terms of the integrand are subtracted node by node and added back integrated exactly
-    over [za, zb]. Returns (dx, d(dx/dw)); 1 + x gets the same dx."""
-    ig = law._integral
-    nl, s, z, u, za, zb = ig.phi, ig.s, ig.z, ig.u, ig.za, ig.zb
-    cx = 0j
-    cdx = 0j
-    for zs in _roots(law, w, dist):
-        p1, p2, p3 = _analytic_derivatives(nl, s * zs)
-        D1 = 2.0 * s * p1 * p2
-        D2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
-        rho = ig.norm * cmath.exp(-0.5 * zs * zs) / math.sqrt(2.0 * math.pi)
-        inv = 1.0 / (z - zs)
-        ui = u * inv
-        i1 = cmath.log(zb - zs) - cmath.log(za - zs) - ui.sum()
-        i2 = 1.0 / (za - zs) - 1.0 / (zb - zs) - np.dot(ui, inv)
-        # x: g/f with g = rho D, f = w - D: residue -rho w / D1
-        cx += -rho * w / D1 * i1
-        # dx/dw = -int g / f^2: Laurent A/e^2 + B/e, A = g/D1^2, B = (g' - g D2/D1)/D1^2
-        g1 = rho * (-zs * w + D1)
-        A = rho * w / (D1 * D1)
-        B = (g1 - rho * w * D2 / D1) / (D1 * D1)
-        cdx += -(A * i2 + B * i1)
-    return cx, cdx
 
 
 def _bernoulli(nl, q, p):
@@ -379,7 +283,7 @@ def _derivative_law_cached(nl, q):
 def _integral_of(nl, s, z, wz, d, norm, za, zb):
     """The ``_NodeIntegral`` of DerivativeLaw (FP.2b), or None for a phi without complex
     evaluation or with a zero of phi' near the bulk of h."""
-    if _analytic_derivatives(nl, 0.1 + 0j) is None:
+    if not _cderivs(nl.code, 0.1 + 0j)[0]:
         return None
     # a zero of d (phi' = 0: gelu, silu) carrying Gaussian weight: there d has density
     # ~ v^(-1/2) at 0 and the roots of d = w coalesce as w -> 0, which the simple-pole

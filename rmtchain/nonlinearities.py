@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numba
 import numpy as np
-from scipy.special import erfc as _erfc
 
 from ._config import FASTMATH
 
@@ -29,6 +28,7 @@ _SELU_A = 1.6732632423543772848170429916717
 _INV_SQRT_2PI = 0.3989422804014327
 _INV_SQRT_2 = 0.7071067811865476
 _TWO_OVER_SQRT_PI = 1.1283791670955126
+_INV_SQRT_PI = 0.5641895835477563
 
 LINEAR, TANH, HARDTANH, RELU, LEAKY_RELU, ERF, SIGMOID, SELU, GELU, SILU = range(10)
 CUSTOM = -1
@@ -128,23 +128,99 @@ def _eval_builtin(code, a, h, which, out):
             out[i] = p if which == 0 else d
 
 
+@numba.njit(cache=True, error_model="numpy")
 def _sech2_tanh(h):
     """sech(h)^2 and tanh(h) at complex h, with e = exp(-2 h sign(Re h)) so neither
     overflows nor cancels in either tail."""
     sgn = 1.0 if h.real >= 0.0 else -1.0
     e = cmath.exp(-2.0 * sgn * h)
-    return 4.0 * e / (1.0 + e) ** 2, sgn * (1.0 - e) / (1.0 + e)
+    return 4.0 * e / ((1.0 + e) * (1.0 + e)), sgn * (1.0 - e) / (1.0 + e)
 
 
+@numba.njit(cache=True, error_model="numpy")
 def _sigmoid_derivs(h):
     """sigma and its first three derivatives at complex h (e = exp(-|h|) form)."""
     sgn = 1.0 if h.real >= 0.0 else -1.0
     e = cmath.exp(-sgn * h)
     s = 1.0 / (1.0 + e) if sgn > 0 else e / (1.0 + e)
-    s1 = e / (1.0 + e) ** 2
+    s1 = e / ((1.0 + e) * (1.0 + e))
     s2 = s1 * (1.0 - 2.0 * s)
     s3 = s2 * (1.0 - 2.0 * s) - 2.0 * s1 * s1
     return s, s1, s2, s3
+
+
+#: erfc(x) at complex x (Re x >= 0): the power series of erf up to this |x|, the continued
+#: fraction above it
+_ERFC_SWITCH = 2.5
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cerfc(x):
+    """erfc at complex x with Re x >= 0 (callers use erfc(-x) = 2 - erfc(x)), for the gelu
+    of (FP.2b), where x stays near the real axis.
+
+    |x| <= 2.5: erf(x) = 2 x exp(-x^2) / sqrt(pi) sum_n (2 x^2)^n / (2n+1)!! (Abramowitz
+    and Stegun 7.1.6; positive terms on the real axis, the largest ~30, so ~1e-15
+    absolute) and erfc = 1 - erf. Larger |x|: Laplace's continued fraction (A&S 7.1.14)
+    erfc(x) = exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))) by the
+    modified Lentz method, full relative precision in the right tail; NaN if 5000 terms
+    do not converge (near the imaginary axis, which (FP.2b) never reaches).
+    """
+    if abs(x) <= _ERFC_SWITCH:
+        x2 = 2.0 * x * x
+        term = 1.0 + 0j
+        total = 1.0 + 0j
+        n = 0
+        while abs(term) > 1e-17 * abs(total) and n < 200:
+            n += 1
+            term = term * x2 / (2 * n + 1)
+            total += term
+        return 1.0 - _TWO_OVER_SQRT_PI * x * cmath.exp(-x * x) * total
+    f = x
+    c = x
+    dl = 0j
+    for n in range(1, 5000):
+        a = 0.5 * n
+        dl = x + a * dl
+        if dl == 0:
+            dl = 1e-300 + 0j
+        c = x + a / c
+        if c == 0:
+            c = 1e-300 + 0j
+        dl = 1.0 / dl
+        delta = c * dl
+        f *= delta
+        if abs(delta - 1.0) < 1e-16:
+            return _INV_SQRT_PI * cmath.exp(-x * x) / f
+    return complex(math.nan, math.nan)
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _cderivs(code, h):
+    """(ok, phi', phi'', phi''') at complex h for the built-in analytic ``code`` (selu: its
+    h < 0 piece); ok is False (and the rest 0) for kinked and user phi. Overflow gives
+    inf or NaN, which callers test with cmath.isfinite."""
+    if code == TANH:
+        s2, t = _sech2_tanh(h)
+        return True, s2, -2.0 * t * s2, s2 * (4.0 * t * t - 2.0 * s2)
+    if code == ERF:
+        d1 = _TWO_OVER_SQRT_PI * cmath.exp(-h * h)
+        return True, d1, -2.0 * h * d1, (4.0 * h * h - 2.0) * d1
+    if code == SIGMOID:
+        _, s1, s2, s3 = _sigmoid_derivs(h)
+        return True, s1, s2, s3
+    if code == SELU:
+        d = _SELU_L * _SELU_A * cmath.exp(h)
+        return True, d, d, d
+    if code == GELU:
+        pdf = _INV_SQRT_2PI * cmath.exp(-0.5 * h * h)
+        x = -h * _INV_SQRT_2
+        cdf = 0.5 * _cerfc(x) if x.real >= 0.0 else 1.0 - 0.5 * _cerfc(-x)
+        return True, cdf + h * pdf, pdf * (2.0 - h * h), pdf * (h * h * h - 4.0 * h)
+    if code == SILU:
+        s, s1, s2, s3 = _sigmoid_derivs(h)
+        return True, s + h * s1, 2.0 * s1 + h * s2, 3.0 * s2 + h * s3
+    return False, 0j, 0j, 0j
 
 
 def analytic_derivatives(nl, h):
@@ -152,7 +228,8 @@ def analytic_derivatives(nl, h):
     nonlinearities (tanh, erf, sigmoid, gelu, silu; selu on its h < 0 piece), or None.
 
     Used by the singularity subtraction of the M-transform of d = phi'(h)^2
-    (theory/free.md (FP.2b)), which needs the roots of phi'(h)^2 = w off the real axis.
+    (theory/free.md (FP.2b)), which needs the roots of phi'(h)^2 = w off the real axis; its
+    numba kernel ``_cderivs`` is what the M-transform kernel calls.
     User-registered nonlinearities are float -> float and return None.
 
     Raises
@@ -163,33 +240,8 @@ def analytic_derivatives(nl, h):
     nl = get_phi(nl)
     if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Number):
         raise ValueError(f"h must be a real or complex number, got {h!r}")
-    return _analytic_derivatives(nl, complex(h))
-
-
-def _analytic_derivatives(nl, h):
-    """``analytic_derivatives`` without validation: ``nl`` a Nonlinearity, ``h`` complex
-    (the Newton loops of free.py (FP.2b) call it ~1e5 times)."""
-    code = nl.code
-    if code == TANH:
-        s2, t = _sech2_tanh(h)
-        return s2, -2.0 * t * s2, s2 * (4.0 * t * t - 2.0 * s2)
-    if code == ERF:
-        d1 = _TWO_OVER_SQRT_PI * cmath.exp(-h * h)
-        return d1, -2.0 * h * d1, (4.0 * h * h - 2.0) * d1
-    if code == SIGMOID:
-        _, s1, s2, s3 = _sigmoid_derivs(h)
-        return s1, s2, s3
-    if code == SELU:
-        d = _SELU_L * _SELU_A * cmath.exp(h)
-        return d, d, d
-    if code == GELU:
-        pdf = _INV_SQRT_2PI * cmath.exp(-0.5 * h * h)
-        cdf = 0.5 * complex(_erfc(-h * _INV_SQRT_2))
-        return cdf + h * pdf, pdf * (2.0 - h * h), pdf * (h**3 - 4.0 * h)
-    if code == SILU:
-        s, s1, s2, s3 = _sigmoid_derivs(h)
-        return s + h * s1, 2.0 * s1 + h * s2, 3.0 * s2 + h * s3
-    return None
+    ok, p1, p2, p3 = _cderivs(nl.code, complex(h))
+    return (complex(p1), complex(p2), complex(p3)) if ok else None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import math
 import mpmath
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rmtchain
 from rmtchain import Chain, get_phi, register_phi, registered_phis
@@ -251,6 +253,21 @@ def test_analytic_derivatives_equal_the_kernels_on_the_real_axis(name):
         assert abs(got[0] - d1) <= 1e-14 * max(abs(d1), 1.0)
         assert abs(got[1] - d2) <= 1e-14 * max(abs(d2), 1.0)
         assert got[0].imag == 0.0 and got[1].imag == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(re=st.floats(0.0, 8.0), im=st.floats(-1.5, 1.5))
+def test_complex_erfc_against_mpmath(re, im):
+    """The numba erfc of the gelu closed form (power series up to |x| = 2.5, Laplace's
+    continued fraction above, nonlinearities._cerfc) against mpmath.erfc at 30 digits on
+    Re x >= 0, |Im x| <= 1.5 (the strip (FP.2b) uses). Tolerance: 1e-13 relative (the
+    continued fraction and the series' rounding) plus 1e-14 absolute (1 - erf in the series
+    region, whose largest term is ~30)."""
+    x = complex(re, im)
+    got = complex(rmtchain.nonlinearities._cerfc(x))
+    with mpmath.workdps(30):
+        ref = complex(mpmath.erfc(mpmath.mpc(x)))
+    assert abs(got - ref) <= 1e-13 * abs(ref) + 1e-14, (x, got, ref)
 
 
 @pytest.mark.parametrize("name", ["linear", "relu", "hardtanh", "leaky_relu"])

@@ -1,0 +1,199 @@
+"""Numba kernel of the M-transform of d = phi'(h)^2 and its pole subtraction.
+
+theory/free.md (FP.2) (the node sums) and (FP.2b) (the roots of phi'(s z)^2 = w near the real
+z axis, whose pole terms are subtracted node by node and added back integrated exactly).
+The kernel is dumb: ``DerivativeLaw.m_transform_1p`` (free.py) validates and passes the
+law's arrays and the thresholds; the complex derivatives are ``nonlinearities._cderivs``.
+Tested against mpmath (tests/test_free.py, test_m_transform_near_the_support_against_mpmath)
+and by the property that the subtraction adds nothing where the nodes resolve the poles.
+"""
+
+import cmath
+import math
+
+import numba
+import numpy as np
+
+from .nonlinearities import _INV_SQRT_2PI, _cderivs
+
+#: node sums are accumulated in blocks of this many nodes
+_BLOCK = 32
+#: at most this many roots are subtracted per w (FP.2b: a handful near any w in practice)
+_MAX_ROOTS = 64
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _newton_root(code, s, w, zi, za, zb):
+    """Complex Newton for phi'(s z)^2 = w from zi: (True, root), or (False, _) if it did not
+    converge within 1 of the real segment [za, zb] (FP.2b)."""
+    for _ in range(40):
+        if abs(zi.imag) > 2.0 or not za - 2.0 < zi.real < zb + 2.0:
+            return False, zi  # wandered off: roots kept are within 1 of the real segment
+        ok, p1, p2, _ = _cderivs(code, s * zi)
+        d1 = 2.0 * s * p1 * p2
+        if not ok or d1 == 0 or not cmath.isfinite(d1) or not cmath.isfinite(p1):
+            return False, zi
+        step = (p1 * p1 - w) / d1
+        if abs(step) > 1.0:
+            step = step / abs(step)
+        zi = zi - step
+        # quadratic convergence: a step of 1e-10 leaves an error ~1e-20
+        if abs(step) <= 1e-10 * (1.0 + abs(zi)):
+            good = (zi.imag != 0.0 or w.imag == 0.0) and za - 1.0 < zi.real < zb + 1.0 \
+                and abs(zi.imag) < 1.0
+            return good, zi
+    return False, zi
+
+
+@numba.njit(cache=True)
+def _add_root(roots, n, r):
+    """Append r to roots[:n] unless it is already there; the new count."""
+    for k in range(n):
+        if abs(r - roots[k]) <= 1e-8 * (1.0 + abs(r)):
+            return n
+    if n < roots.size:
+        roots[n] = r
+        n += 1
+    return n
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _roots(code, s, z, za, zb, d, spacing, sup, a, w, near, zero_of_d, pair_gap, roots):
+    """The roots z* of phi'(s z)^2 = w near the real z axis (FP.2b), written to ``roots``;
+    returns their count. ``a`` = |w - d_i| over the nodes: complex Newton from each local
+    minimum of a that is within ``near`` spacings; at a local extremum of d the two roots
+    z_c +- sqrt(2 (w - d_c) / d'') of the parabola through three nodes are both started,
+    and the pair is skipped if either fails or they are closer than ``pair_gap`` (residues
+    ~1/gap cancel and the subtraction would be rounding noise), or if the extremum is a
+    zero of d (below ``zero_of_d`` sup d: left to the node sum)."""
+    m = z.size
+    n = 0
+    for i in range(m):
+        if not a[i] < near * spacing[i]:
+            continue
+        if (i > 0 and a[i] > a[i - 1]) or (i < m - 1 and a[i] > a[i + 1]):
+            continue
+        if 0 < i < m - 1 and (d[i + 1] - d[i]) * (d[i] - d[i - 1]) <= 0.0:
+            h0, h1 = z[i] - z[i - 1], z[i + 1] - z[i]
+            s0, s1 = (d[i] - d[i - 1]) / h0, (d[i + 1] - d[i]) / h1
+            c = (s1 - s0) / (h0 + h1)
+            b = (s0 * h1 + s1 * h0) / (h0 + h1)
+            if c != 0.0:
+                vertex = d[i] - b * b / (4.0 * c)
+                if vertex < zero_of_d * sup:
+                    continue  # a zero of d (gelu', silu' cross 0): left to the node sum
+                zc = z[i] - b / (2.0 * c)
+                delta = cmath.sqrt((w - vertex) / c)
+                ok1, r1 = _newton_root(code, s, w, zc + delta, za, zb)
+                ok2, r2 = _newton_root(code, s, w, zc - delta, za, zb)
+                if ok1 and ok2 and abs(r1 - r2) >= pair_gap:
+                    n = _add_root(roots, n, r1)
+                    n = _add_root(roots, n, r2)
+                continue
+        ok, r = _newton_root(code, s, w, complex(z[i], 0.0), za, zb)
+        if ok:
+            n = _add_root(roots, n, r)
+    return n
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pole_terms(code, s, z, u, norm, za, zb, w, roots, n):
+    """What the node sums of x = M_D(w) and dx/dw miss (FP.2b): for each root z*, the pole
+    terms of the integrand subtracted node by node and added back integrated exactly over
+    [za, zb]. Returns (dx, d(dx/dw)); 1 + x gets the same dx."""
+    cx = 0j
+    cdx = 0j
+    for k in range(n):
+        zs = roots[k]
+        _, p1, p2, p3 = _cderivs(code, s * zs)
+        d1 = 2.0 * s * p1 * p2
+        d2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
+        rho = norm * cmath.exp(-0.5 * zs * zs) * _INV_SQRT_2PI
+        s1 = 0j
+        s2 = 0j
+        for i in range(z.size):
+            inv = 1.0 / (z[i] - zs)
+            ui = u[i] * inv
+            s1 += ui
+            s2 += ui * inv
+        i1 = cmath.log(zb - zs) - cmath.log(za - zs) - s1
+        i2 = 1.0 / (za - zs) - 1.0 / (zb - zs) - s2
+        # x: g/f with g = rho D, f = w - D: residue -rho w / D1
+        cx += -rho * w / d1 * i1
+        # dx/dw = -int g / f^2: Laurent A/e^2 + B/e, A = g/D1^2, B = (g' - g D2/D1)/D1^2
+        g1 = rho * (-zs * w + d1)
+        big_a = rho * w / (d1 * d1)
+        big_b = (g1 - rho * w * d2 / d1) / (d1 * d1)
+        cdx += -(big_a * i2 + big_b * i1)
+    return cx, cdx
+
+
+@numba.njit(cache=True, error_model="numpy")
+def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing, sup,
+                near, zero_of_d, pair_gap):
+    """(x, 1 + x, dx/dw) at each complex w (FP.2): x = sum p_i d_i / (w - d_i),
+    1 + x = w sum p_i / (w - d_i), dx/dw = -sum p_i d_i / (w - d_i)^2, plus the pole terms
+    of (FP.2b) where w is within ``near`` node spacings of the continuous part (nodes
+    ``values[n_atoms:]``, which are ``z`` in z = h / s). ``code`` < 0 (or empty ``z``): no
+    subtraction."""
+    nw = w.size
+    nv = values.size
+    x = np.empty(nw, dtype=np.complex128)
+    x1 = np.empty(nw, dtype=np.complex128)
+    dx = np.empty(nw, dtype=np.complex128)
+    subtract = code >= 0 and z.size == nv - n_atoms and z.size > 0
+    a = np.empty(nv - n_atoms)
+    roots = np.empty(_MAX_ROOTS, dtype=np.complex128)
+    d = values[n_atoms:]
+    for k in range(nw):
+        wk = w[k]
+        wr, wi = wk.real, wk.imag
+        # real arithmetic: one real division per node instead of two complex ones; sums in
+        # blocks of _BLOCK nodes (two-level, like numpy's pairwise sum: the rounding of
+        # 1 + x stays ~1e-16 relative, which a depth-1000 equation multiplies by L)
+        sxr = sxi = sgr = sgi = sdr = sdi = 0.0
+        close = False
+        for i0 in range(0, nv, _BLOCK):
+            bxr = bxi = bgr = bgi = bdr = bdi = 0.0
+            for i in range(i0, min(i0 + _BLOCK, nv)):
+                v = values[i]
+                dr = wr - v
+                den = dr * dr + wi * wi
+                if 1e-290 < den < 1e290:
+                    ir, ii = dr / den, -wi / den  # 1 / (w - d_i)
+                else:  # |w - d_i|^2 outside the float range: complex division scales
+                    inv = 1.0 / complex(dr, wi)
+                    ir, ii = inv.real, inv.imag
+                gr, gi = probs[i] * ir, probs[i] * ii
+                bgr += gr
+                bgi += gi
+                bxr += gr * v
+                bxi += gi * v
+                bdr -= (gr * ir - gi * ii) * v
+                bdi -= (gr * ii + gi * ir) * v
+                if subtract and i >= n_atoms:
+                    j = i - n_atoms
+                    a[j] = math.sqrt(den) if 1e-290 < den < 1e290 else abs(complex(dr, wi))
+                    if a[j] < near * spacing[j]:
+                        close = True
+            sxr += bxr
+            sxi += bxi
+            sgr += bgr
+            sgi += bgi
+            sdr += bdr
+            sdi += bdi
+        sx = complex(sxr, sxi)
+        sg = complex(sgr, sgi)
+        sdx = complex(sdr, sdi)
+        sx1 = wk * sg
+        if close:
+            n = _roots(code, s, z, za, zb, d, spacing, sup, a, wk, near, zero_of_d,
+                       pair_gap, roots)
+            cx, cdx = _pole_terms(code, s, z, u, norm, za, zb, wk, roots, n)
+            sx += cx
+            sx1 += cx
+            sdx += cdx
+        x[k] = sx
+        x1[k] = sx1
+        dx[k] = sdx
+    return x, x1, dx
