@@ -58,32 +58,75 @@ def _add_root(roots, n, r):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _roots(code, s, z, za, zb, d, spacing, sup, a, w, near, zero_of_d, pair_gap, roots):
+def _zero_pair(code, s, w, zc, za, zb, roots, n):
+    """The two roots of phi'(s z)^2 = w next to the simple zero zc of phi' (gelu, silu):
+    phi'(s z) = +-sqrt(w), each a simple root (slope s phi'' != 0), by Newton on phi' itself,
+    so the pair stays resolved however close it is (theory/free.md (FP.2b), zeros of
+    phi'). Appends both to roots[:n] if they converge and are distinct; the new count."""
+    sw = cmath.sqrt(w)
+    found = np.empty(2, dtype=np.complex128)
+    for k in range(2):
+        target = sw if k == 0 else -sw
+        zi = complex(zc, 0.0)
+        done = False
+        for _ in range(60):
+            ok, p1, p2, _ = _cderivs(code, s * zi)
+            g1 = s * p2
+            if not ok or g1 == 0 or not cmath.isfinite(g1) or not cmath.isfinite(p1):
+                return n
+            step = (p1 - target) / g1
+            if abs(step) > 1.0:
+                step = step / abs(step)
+            zi = zi - step
+            if done:
+                break  # one more step after convergence: the pair may be ~1e-12 apart
+            done = abs(step) <= 1e-13 * (1.0 + abs(zi))
+        if not done or not (za - 1.0 < zi.real < zb + 1.0 and abs(zi.imag) < 1.0):
+            return n
+        found[k] = zi
+    if abs(found[0] - found[1]) <= 1e-12 * (1.0 + abs(zc)) or n + 2 > roots.size:
+        return n  # w within ~1e-24 of 0: the pair carries no mass the node sum misses
+    roots[n] = found[0]
+    roots[n + 1] = found[1]
+    return n + 2
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, w, near, pair_gap, roots):
     """The roots z* of phi'(s z)^2 = w near the real z axis (FP.2b), written to ``roots``;
     returns their count. ``a`` = |w - d_i| over the nodes: complex Newton from each local
-    minimum of a that is within ``near`` spacings; at a local extremum of d the two roots
-    z_c +- sqrt(2 (w - d_c) / d'') of the parabola through three nodes are both started,
-    and the pair is skipped if either fails or they are closer than ``pair_gap`` (residues
-    ~1/gap cancel and the subtraction would be rounding noise), or if the extremum is a
-    zero of d (below ``zero_of_d`` sup d: left to the node sum)."""
+    minimum of a that is within ``near`` spacings. First, at each zero ``zeros[k]`` of phi'
+    (gelu, silu; ``slopes[k]`` = |s phi''| there), the pair phi' = +-sqrt(w) by
+    ``_zero_pair`` while it lies within ~1 of the zero in z; the starts that follow cannot
+    take one of its roots (duplicates are dropped). At any other local extremum of d the two
+    roots z_c +- sqrt(2 (w - d_c) / d'') of the parabola through three
+    nodes are both started, and the pair is skipped if either fails or they are closer than
+    ``pair_gap`` (w within ~1e-8 of a maximum of d: residues ~1/gap cancel and the
+    subtraction would be rounding noise)."""
     m = z.size
     n = 0
+    for k in range(zeros.size):
+        # the pair at a zero of phi', while it lies within ~1 of it in z (|phi'| = |w|^1/2)
+        if abs(cmath.sqrt(w)) < slopes[k]:
+            n = _zero_pair(code, s, w, zeros[k], za, zb, roots, n)
     for i in range(m):
         if not a[i] < near * spacing[i]:
             continue
         if (i > 0 and a[i] > a[i - 1]) or (i < m - 1 and a[i] > a[i + 1]):
             continue
-        if 0 < i < m - 1 and (d[i + 1] - d[i]) * (d[i] - d[i - 1]) <= 0.0:
+        extremum = 0 < i < m - 1 and (d[i + 1] - d[i]) * (d[i] - d[i - 1]) <= 0.0
+        if extremum:
+            _, pl, _, _ = _cderivs(code, complex(s * z[i - 1], 0.0))
+            _, pr, _, _ = _cderivs(code, complex(s * z[i + 1], 0.0))
+            if pl.real * pr.real <= 0.0:
+                continue  # a zero of phi' between the neighbours: its pair is found above
             h0, h1 = z[i] - z[i - 1], z[i + 1] - z[i]
             s0, s1 = (d[i] - d[i - 1]) / h0, (d[i + 1] - d[i]) / h1
             c = (s1 - s0) / (h0 + h1)
             b = (s0 * h1 + s1 * h0) / (h0 + h1)
             if c != 0.0:
-                vertex = d[i] - b * b / (4.0 * c)
-                if vertex < zero_of_d * sup:
-                    continue  # a zero of d (gelu', silu' cross 0): left to the node sum
                 zc = z[i] - b / (2.0 * c)
-                delta = cmath.sqrt((w - vertex) / c)
+                delta = cmath.sqrt((w - (d[i] - b * b / (4.0 * c))) / c)
                 ok1, r1 = _newton_root(code, s, w, zc + delta, za, zb)
                 ok2, r2 = _newton_root(code, s, w, zc - delta, za, zb)
                 if ok1 and ok2 and abs(r1 - r2) >= pair_gap:
@@ -103,9 +146,13 @@ def _pole_terms(code, s, z, u, norm, za, zb, w, roots, n):
     [za, zb]. Returns (dx, d(dx/dw)); 1 + x gets the same dx."""
     cx = 0j
     cdx = 0j
+    sw = cmath.sqrt(w)
     for k in range(n):
         zs = roots[k]
         _, p1, p2, p3 = _cderivs(code, s * zs)
+        # at the root phi' = +-sqrt(w) exactly; the closed form loses relative precision
+        # where phi' is small (gelu's Phi(h) + h phi(h) near its zero: 3e-11 at w = 2e-12)
+        p1 = sw if abs(p1 - sw) <= abs(p1 + sw) else -sw
         d1 = 2.0 * s * p1 * p2
         d2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
         rho = norm * cmath.exp(-0.5 * zs * zs) * _INV_SQRT_2PI
@@ -129,8 +176,8 @@ def _pole_terms(code, s, z, u, norm, za, zb, w, roots, n):
 
 
 @numba.njit(cache=True, error_model="numpy")
-def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing, sup,
-                near, zero_of_d, pair_gap):
+def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing, zeros,
+                slopes, near, pair_gap):
     """(x, 1 + x, dx/dw) at each complex w (FP.2): x = sum p_i d_i / (w - d_i),
     1 + x = w sum p_i / (w - d_i), dx/dw = -sum p_i d_i / (w - d_i)^2, plus the pole terms
     of (FP.2b) where w is within ``near`` node spacings of the continuous part (nodes
@@ -187,7 +234,7 @@ def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing,
         sdx = complex(sdr, sdi)
         sx1 = wk * sg
         if close:
-            n = _roots(code, s, z, za, zb, d, spacing, sup, a, wk, near, zero_of_d,
+            n = _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, wk, near,
                        pair_gap, roots)
             cx, cdx = _pole_terms(code, s, z, u, norm, za, zb, wk, roots, n)
             sx += cx

@@ -146,6 +146,8 @@ class _NodeIntegral:
     zb: float
     spacing: np.ndarray  #: local spread of d between neighbouring nodes
     sup: float  #: the supremum of d over [za, zb]
+    zeros: np.ndarray  #: the zeros of phi'(s z) in [za, zb] (gelu, silu)
+    slopes: np.ndarray  #: |s phi''(s z)| at them
 
 
 @dataclass(frozen=True)
@@ -216,11 +218,11 @@ class DerivativeLaw:
         if ig is None:
             out = m_transform_kernel(w.ravel(), self.values, self.probs, self.n_atoms, -1,
                                      1.0, _NO_NODES, _NO_NODES, 1.0, 0.0, 0.0, _NO_NODES,
-                                     0.0, _NEAR_SPACINGS, _ZERO_OF_D, _PAIR_GAP)
+                                     _NO_NODES, _NO_NODES, _NEAR_SPACINGS, _PAIR_GAP)
         else:
             out = m_transform_kernel(w.ravel(), self.values, self.probs, self.n_atoms,
                                      ig.phi.code, ig.s, ig.z, ig.u, ig.norm, ig.za, ig.zb,
-                                     ig.spacing, ig.sup, _NEAR_SPACINGS, _ZERO_OF_D,
+                                     ig.spacing, ig.zeros, ig.slopes, _NEAR_SPACINGS,
                                      _PAIR_GAP)
         return tuple(v.reshape(w.shape)[()] for v in out)
 
@@ -233,13 +235,7 @@ _NO_NODES = np.empty(0)
 _NEAR_SPACINGS = 40.0
 
 
-#: a local minimum of d below this fraction of max d is a zero of phi' (gelu, silu): near
-#: it the pair of roots of d = w coalesces as w -> 0 and their subtraction is rounding noise,
-#: so it is left to the node sum, which resolves the mass there (FP.2b)
-_ZERO_OF_D = 1e-3
-#: a zero of d closer than this to z = 0 (Gaussian weight > 1e-6) disables (FP.2b)
-_ZERO_Z = 5.0
-#: roots of d(z) = w closer than this (in z) are not subtracted (FP.2b)
+#: roots of d(z) = w at a maximum of d closer than this (in z) are not subtracted (FP.2b)
 _PAIR_GAP = 1e-4
 
 
@@ -282,15 +278,8 @@ def _derivative_law_cached(nl, q):
 
 def _integral_of(nl, s, z, wz, d, norm, za, zb):
     """The ``_NodeIntegral`` of DerivativeLaw (FP.2b), or None for a phi without complex
-    evaluation or with a zero of phi' near the bulk of h."""
+    evaluation (kinked and user phi)."""
     if not _cderivs(nl.code, 0.1 + 0j)[0]:
-        return None
-    # a zero of d (phi' = 0: gelu, silu) carrying Gaussian weight: there d has density
-    # ~ v^(-1/2) at 0 and the roots of d = w coalesce as w -> 0, which the simple-pole
-    # subtraction does not handle (measured: critical gelu/silu chains lost up to 2e-3 and
-    # the continuation slowed 100x); such laws keep the plain node sum of (FP.2)
-    inner = (d[1:-1] < d[:-2]) & (d[1:-1] <= d[2:]) & (d[1:-1] < _ZERO_OF_D * d.max())
-    if np.any(np.abs(z[1:-1][inner]) < _ZERO_Z):
         return None
     u = wz * math.sqrt(2.0 * math.pi) * np.exp(0.5 * z * z)
     dd = np.abs(np.diff(d))
@@ -304,7 +293,13 @@ def _integral_of(nl, s, z, wz, d, norm, za, zb):
     res = optimize.minimize_scalar(lambda v: -dz(v), bounds=(lo, hi), method="bounded",
                                    options={"xatol": 1e-14})
     sup = max(float(d[i]), -float(res.fun), dz(za), dz(zb))
-    return _NodeIntegral(nl, s, z, u, norm, za, zb, spacing, sup)
+    # the zeros of phi' (sign changes along the nodes), where pairs of roots coalesce
+    p1 = lambda v: float(_phi_values(nl, np.array([s * v]), 1)[0])  # noqa: E731
+    dp = _phi_values(nl, s * z, 1)
+    zeros = np.array([optimize.brentq(p1, z[j], z[j + 1], xtol=1e-15, rtol=4 * _EPS)
+                      for j in np.flatnonzero(dp[:-1] * dp[1:] < 0.0)])
+    slopes = np.abs(s * _phi_values(nl, s * zeros, 2))
+    return _NodeIntegral(nl, s, z, u, norm, za, zb, spacing, sup, zeros, slopes)
 
 
 def derivative_law(phi, q):
@@ -471,6 +466,9 @@ def moment_series(chain, kmax, *, lengths=None):
 # --------------------------------------------------------------------------- density
 #: Newton: relative step below which a root is converged
 _NEWTON_TOL = 1e-14
+#: a Newton step below this relative size that no longer reduces the residual has reached
+#: the rounding floor of Phi (FP.9)
+_NEWTON_STALL = 1e-9
 _NEWTON_MAXITER = 60
 _EPS = float(np.finfo(float).eps)
 #: Im w / |w| below this counts as a real root (outside the bulk)
@@ -642,39 +640,41 @@ class _DensitySolver:
         """The top of a spectrum whose Phi has no critical point above sup d (FP.10c): the
         top of d carries a Gaussian-tail mass (gelu/silu at small q), so below
         t_bound = Phi(sup d) the root w enters the range of d with Im w ~ 1e-15 and the
-        density rises from rounding level. The root is followed down in t from t_bound
-        until Im w / |w| reaches _SOFT_EDGE, which becomes the table's edge; the mass
-        above it (~1e-9) is reported by ``unresolved_mass``."""
+        density rises from rounding level. The edge is the largest t below t_bound where
+        Im w / |w| of the physical root reaches _SOFT_EDGE: found by steps down from t_bound
+        and bisection, each root by ``start_far`` (a Newton continuation from one t to the
+        next can settle on a near-real root of the wrong branch, which passed over a tail
+        of 2.4e-7 of the mass of silu orthogonal sigma_w = 1.3). The mass above it (~1e-9)
+        is reported by ``unresolved_mass``."""
         if not math.isfinite(self.t_bound):
             raise _NoEdge("Phi has no finite infimum above sup d")
-        t = self.t_bound - 1e-9 * (1.0 + abs(self.t_bound))
-        w = self.start_far(t)
-        h = 1e-4
-        t_out = t  # last t with Im w / |w| below the threshold
-        for _ in range(400):
-            w_new, _, conv = self.newton(t - h, w)
-            if not conv or not w_new.imag > 0.0 or abs(w_new - w) > 0.5 * abs(w):
-                h *= 0.5
-                if h < 1e-12:
-                    raise _ContinuationError("lost the root below the soft top edge")
-                continue
-            if w_new.imag > _SOFT_EDGE * abs(w_new):
-                lo, w_lo = t - h, w_new  # lo inside, t_out outside
-                for _ in range(50):
-                    mid = 0.5 * (lo + t_out)
-                    wm, _, conv = self.newton(mid, w_lo)
-                    if conv and wm.imag > _SOFT_EDGE * abs(wm):
-                        lo, w_lo = mid, wm
-                    else:
-                        t_out = mid
-                    if t_out - lo < 1e-10 * (1.0 + abs(lo)):
-                        break
-                self.t_edge, self.w_edge, self.phi2 = lo, w_lo.real, None
-                self._w_soft = w_lo
-                return
-            t, w, t_out = t - h, w_new, t - h
+
+        def root(t):
+            w = self.start_far(t)
+            return w, w.imag > _SOFT_EDGE * abs(w)
+
+        t_out = self.t_bound - 1e-9 * (1.0 + abs(self.t_bound))  # outside the bulk
+        h = 1e-3
+        for _ in range(200):
+            w_lo, inside = root(t_out - h)
+            if inside:
+                break
+            t_out -= h
             h = min(2.0 * h, 0.25)
-        raise _ContinuationError("no bulk below the soft top edge")
+        else:
+            raise _ContinuationError("no bulk below the soft top edge")
+        lo = t_out - h
+        for _ in range(50):
+            if t_out - lo < 1e-10 * (1.0 + abs(lo)):
+                break
+            mid = 0.5 * (lo + t_out)
+            wm, inside = root(mid)
+            if inside:
+                lo, w_lo = mid, wm
+            else:
+                t_out = mid
+        self.t_edge, self.w_edge, self.phi2 = lo, w_lo.real, None
+        self._w_soft = w_lo
 
     def _far_slope(self):
         """w / z far from the support: w ~ mu_1 z / m_1 (M(z) ~ m_1 / z)."""
@@ -700,8 +700,10 @@ class _DensitySolver:
     def newton(self, t, w0):
         """Solve Phi(w) = t (real) from w0; returns (w, x, ok)."""
         w = complex(w0)
+        res_prev = math.inf
         for _ in range(_NEWTON_MAXITER):
             v, d, x = self.phi(np.array([w]))
+            res = abs(v[0] - t)
             step = (v[0] - t) / d[0]
             # damp steps that would cross the real axis or more than halve |w|
             while abs(step) > 0.5 * abs(w) or (w - step).imag <= 0.0 < w.imag:
@@ -710,12 +712,17 @@ class _DensitySolver:
                     break
             w = w - step
             # converged: a relative step at rounding, or a residual at the rounding level
-            # of Phi (near an edge Phi' -> 0 and steps only chase that rounding)
+            # of Phi (near an edge Phi' -> 0 and steps only chase that rounding), or a
+            # residual that stopped falling while the step is below _NEWTON_STALL: the
+            # rounding floor of Phi, which exceeds the first estimate where 1 + x is
+            # ill-conditioned (mass of d on both sides of Re w, lambda -> 0)
             noise = 8.0 * _EPS * (abs(t) + self.L * (abs(self.log_s2) + abs(math.log(abs(w))))
                                   + abs(self.a) + self.L)
-            if abs(step) <= _NEWTON_TOL * abs(w) or abs(v[0] - t) <= noise:
+            if (abs(step) <= _NEWTON_TOL * abs(w) or res <= noise
+                    or (res >= 0.5 * res_prev and abs(step) <= _NEWTON_STALL * abs(w))):
                 v, d, x = self.phi(np.array([w]))
                 return w, complex(x[0]), True
+            res_prev = res
         return w, complex(x[0]), False
 
     def start(self, t):
