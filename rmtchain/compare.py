@@ -168,8 +168,8 @@ class SpectrumComparison:
     moment_z : (kmax,) array
         (mean of the per-sample ratios m_k / m_k^pred - 1) / (their standard error) (CMP.4).
     distances_available : bool
-        False where the prediction has only moments (rectangular chains, layer-dependent
-        q_l, orthogonal depth 1 with smooth phi; see ``SpectrumPrediction``); then ``ks``
+        False where the prediction has only moments (some rectangular or orthogonal chains
+        with layer-dependent laws of phi'(h)^2; see ``SpectrumPrediction``); then ``ks``
         and ``wasserstein_log`` are NaN and ``note`` says why.
     note : str
     """

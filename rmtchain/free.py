@@ -852,6 +852,7 @@ class _DensitySolver:
         xs, ws = _PANEL
         guess = w_lo
         pieces = []
+        new_s, new_w, new_int = [], [], []
         for sa, sb in zip(breaks[-2::-1], breaks[:0:-1]):  # from the lower edge upwards
             t_low = self.t_edge - sb * sb
             U = math.sqrt(max(sb * sb - sa * sa, 0.0))
@@ -860,10 +861,18 @@ class _DensitySolver:
                 w, x, conv = self.newton(t_low + u * u, guess)
                 guess = w
                 vals.append(-x.imag / math.pi * 2.0 * u)
-                nodes_s.append(math.sqrt(max(sb * sb - u * u, 0.0)))
-                nodes_w.append(w)
-            nodes_int.extend(0.5 * U * ws * np.array(vals))
+                new_s.append(math.sqrt(max(sb * sb - u * u, 0.0)))
+                new_w.append(w)
+            new_int.extend(0.5 * U * ws * np.array(vals))
             pieces.append((sa, sb, 0.5 * U * float(np.dot(ws, vals))))
+        if not all(math.isfinite(m) for _, _, m in pieces):
+            # the root was lost below s0 (a deep tail where Phi is at its rounding floor):
+            # no closing piece, its mass is reported by ``unresolved_mass``
+            self.s_lower = None
+            return
+        nodes_s.extend(new_s)
+        nodes_w.extend(new_w)
+        nodes_int.extend(new_int)
         panels.extend(pieces[::-1])
 
     # -- evaluation at user points ------------------------------------------------------
@@ -971,12 +980,6 @@ class _MultiLawSolver(_DensitySolver):
         keys = [ref_key] + [k for k in groups if k != ref_key]
         g = [groups[k] for k in keys]
         self.K = len(g)
-        nmax = max(len(x[0].values) for x in g)
-        self.vals = np.zeros((self.K, nmax))
-        self.probs = np.zeros((self.K, nmax))
-        for i, x in enumerate(g):
-            self.vals[i, :len(x[0].values)] = x[0].values
-            self.probs[i, :len(x[0].probs)] = x[0].probs
         self.C = np.array([x[1] for x in g])
         self.c = np.array([x[2] for x in g])
         self.kind = [x[3] for x in g]
@@ -986,6 +989,7 @@ class _MultiLawSolver(_DensitySolver):
         self.gauss = np.array([k == "gauss" for k in self.kind])
         self.expand = np.array([k == "orth_expand" for k in self.kind])
         self.law = g[0][0]
+        self.group_laws = [x[0] for x in g]
         self.L = L
         self.a = 1.0
         self.log_s2 = 2.0 * math.log(chain.sigma_w)
@@ -1007,34 +1011,50 @@ class _MultiLawSolver(_DensitySolver):
             v = np.array(v, dtype=complex)
             v[0] = w
             ok = False
+            res_prev = np.full(len(v) - 1, np.inf)
             for _ in range(_NEWTON_MAXITER):
-                diff = v[1:, None] - self.vals[1:]
-                gg = self.probs[1:] / diff
-                t = gg * self.vals[1:]
-                m = t.sum(axis=1)
-                dm = -(t / diff).sum(axis=1)
+                m, dm = self._m_groups(v[1:])
+                res = np.abs(m - y[1:])
                 step = (m - y[1:]) / dm
+                if not np.all(np.isfinite(step)):
+                    break  # this start failed
                 new = v[1:] - step
                 # halve steps that cross the real axis (complex mode) or max d (real mode)
                 for _h in range(60):
                     if real:
-                        bad = ~(new.real > self.dmaxes[1:]) | ~np.isfinite(new)
+                        bad = ~(new.real > self.dmaxes[1:])
                     else:
-                        bad = ~(new.imag > 0.0) | ~np.isfinite(new)
+                        bad = ~(new.imag > 0.0)
                     if not bad.any():
                         break
                     step = np.where(bad, 0.5 * step, step)
                     new = v[1:] - step
+                else:
+                    break  # no admissible step: this start failed
                 v[1:] = new
-                if np.all(np.abs(step) <= _NEWTON_TOL * np.abs(new)):
+                # converged: a step at rounding, or a stalled residual with a small step (the
+                # rounding floor of M_D near its support), as in ``newton``
+                small = np.abs(step) <= _NEWTON_TOL * np.abs(new)
+                stall = (res >= 0.5 * res_prev) & (np.abs(step) <= _NEWTON_STALL * np.abs(new))
+                if np.all(small | stall):
                     ok = True
                     break
+                res_prev = res
             if ok and np.all(np.isfinite(v)):
-                diff = v[1:, None] - self.vals[1:]
-                dm = -(self.probs[1:] * self.vals[1:] / diff**2).sum(axis=1)
+                _, dm = self._m_groups(v[1:])
                 self._last = (w, v.copy())
                 return v, dm
         return None, None
+
+    def _m_groups(self, v):
+        """M_{D_l}(v_l) and its derivative for the groups l >= 1, each by its law's
+        m_transform_1p (with the pole subtraction of (FP.2b) near its support)."""
+        m = np.empty(len(v), dtype=complex)
+        dm = np.empty(len(v), dtype=complex)
+        for i, law in enumerate(self.group_laws[1:]):
+            x, _, dx = law.m_transform_1p(v[i])
+            m[i], dm[i] = x, dx
+        return m, dm
 
     def phi(self, w):
         # a failed inner solve gives NaN, which the callers treat as "no root here"
@@ -1086,8 +1106,9 @@ class _MultiLawSolver(_DensitySolver):
 
     def _edge_in_gap(self):
         raise _ContinuationError(
-            "the upper edge sits at an atom of phi'(h)^2 (orthogonal, Bernoulli d) with "
-            "layer-dependent laws: not implemented")
+            "the upper edge is not a critical point of Phi above max d (an atom of "
+            "phi'(h)^2, or a soft top of gelu/silu) with layer-dependent laws: not "
+            "implemented")
 
     def _far_slope(self):
         return self.mu1[0] * math.exp(-self.log_m1)
@@ -1426,12 +1447,15 @@ class SpectrumPrediction:
     -----
     ``moments`` works for every chain (rectangular widths and layer-dependent q_l included)
     by the S-transform product (FP.4)-(FP.7). The density, ``cdf``, ``support`` and
-    ``singular_value_pdf`` need a chain whose layers share one law of d (the input at the
-    fixed point q*, or a scale-free phi): square (FP.8)-(FP.11), with several bulk
-    components found by a scan in log lambda (FP.10b), orthogonal depth 1 as the pushforward
-    of the Gaussian (FP.12b), or rectangular (FP.13) (rectangular orthogonal only for a law
-    of d without atoms); otherwise they raise NotImplementedError. ``unresolved_mass``
-    reports what the solver did not resolve.
+    ``singular_value_pdf`` are available for square chains whose layers share one law of d
+    (the input at the fixed point q*, or a scale-free phi) (FP.8)-(FP.11), with several bulk
+    components found by a scan in log lambda (FP.10b) and orthogonal depth 1 as the
+    pushforward of the Gaussian (FP.12b); for square chains whose laws of d follow the length
+    map, q_l != q* (FP.13); and for rectangular chains with one law of d (FP.13). Orthogonal
+    chains with layer-dependent laws need a law of d without atoms, and can fail at small
+    depth (the root next to the upper edge is lost); rectangular Gaussian chains with
+    layer-dependent laws are not implemented. Those raise NotImplementedError.
+    ``unresolved_mass`` reports what the solver did not resolve.
     """
 
     chain: object
@@ -1480,11 +1504,10 @@ class SpectrumPrediction:
             return self._cache["solver"]
         if self._density is None:
             raise NotImplementedError(
-                "the density needs a chain whose layers share one law of phi'(h)^2 (input "
-                "at the fixed point q*, or linear/relu/leaky_relu), and, if rectangular "
-                "and orthogonal, a law of phi'(h)^2 without atoms; layer-dependent laws "
-                "(q_l following the length map) are not implemented; moments() works for "
-                "every chain")
+                "the density is not implemented for rectangular Gaussian chains whose laws "
+                "of phi'(h)^2 change from layer to layer (q_l following the length map), "
+                "nor for orthogonal chains with layer-dependent laws or rectangular widths "
+                "whose phi'(h)^2 has atoms; moments() works for every chain")
         law, atoms = self._density
         if 1.0 - sum(m for _, m in atoms) <= 1e-14:
             solver = _EmptyBulk(atoms)
@@ -1697,11 +1720,11 @@ def predict_spectrum(chain):
         laws = [derivative_law(nl, ql) for ql in q]
         atoms = _zero_atom(laws, chain)
         positive_atoms = any(v > 0.0 for lw in laws for v, _ in lw.atoms)
-        # the density of a rectangular chain (FP.13): one law of d, or orthogonal weights
-        # (whose expanding layers rescale q_l, FP.5). Square chains whose q_l follow the
-        # length map lose the branch next to the upper edge: not implemented yet
-        one_law = all(lw is laws[0] for lw in laws) or (chain.weights == "orthogonal"
-                                                        and not square)
+        # the density with layer-dependent laws (FP.13): square chains whose q_l follow
+        # the length map, rectangular chains with one law of d, or orthogonal weights
+        # (whose expanding layers rescale q_l, FP.5)
+        one_law = square or all(lw is laws[0] for lw in laws) or (
+            chain.weights == "orthogonal")
         if one_law and not (chain.weights == "orthogonal" and (positive_atoms
                                                                 or chain.depth == 1)):
             density = (laws, atoms)

@@ -521,10 +521,12 @@ def test_validation():
         free.predict_spectrum("tanh")
     out = pred.pdf([-1.0, 0.0, 1.0, np.inf, -np.inf])
     assert np.all(np.isfinite(out)) and out[0] == 0.0
-    # layer-dependent laws of d (q_l -> 0): moments yes, density not implemented
-    flow = free.predict_spectrum(rmtchain.Chain(3, 16, phi="tanh", sigma_w=1.0, sigma_b=0.0))
+    # orthogonal with layer-dependent laws of d (q_l -> 0) at small depth: moments yes, the
+    # continuation loses the root next to the upper edge (FP.13): NotImplementedError
+    flow = free.predict_spectrum(rmtchain.Chain(3, 16, phi="tanh", sigma_w=1.0, sigma_b=0.0,
+                                                weights="orthogonal"))
     assert np.all(np.isfinite(flow.moments(3)))
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match="density"):
         flow.pdf(1.0)
     with pytest.raises(ValueError, match="q"):
         free.derivative_law("tanh", 0.0)
@@ -601,6 +603,39 @@ def test_rectangular_density_mass_and_moments(phi, weights, widths):
     rank = min([widths[0]] + [n * (1 - p0) for n in widths[1:]])
     zero = sum(m for loc, m in pred.atoms if loc == 0.0)
     assert abs(zero - (1.0 - rank / widths[-1])) <= ROUNDING
+    assert abs(pred.unresolved_mass) <= MASS
+    np.testing.assert_allclose(pred.moments(3, method="density"), pred.moments(3),
+                               rtol=DENSITY_MOMENTS)
+
+
+#: square chains whose q_l follow the length map (no fixed point is used: the input length
+#: q0 differs from q*, or q* = 0), so every layer has its own law of d (FP.13):
+#: (phi, weights, depth, sigma_w, sigma_b, q0, slow)
+FLOW_CASES = [("tanh", "gaussian", 2, 1.0, 0.0, 1.0, False),
+              ("tanh", "gaussian", 5, 1.0, 0.0, 1.0, False),
+              ("hardtanh", "gaussian", 5, 1.0, 0.0, 1.0, False),
+              ("tanh", "gaussian", 10, 1.0, 0.0, 1.0, True),
+              ("gelu", "gaussian", 5, 1.2, 0.1, 0.2, True),
+              ("sigmoid", "gaussian", 5, 2.0, 0.1, 0.2, True),
+              ("selu", "gaussian", 8, 1.0, 0.0, 2.0, True),
+              ("sigmoid", "orthogonal", 5, 2.0, 0.1, 0.2, True),
+              ("tanh", "orthogonal", 10, 1.0, 0.0, 1.0, True)]
+
+
+@pytest.mark.parametrize(("phi", "weights", "depth", "sigma_w", "sigma_b", "q0"), [
+    pytest.param(*c[:6], marks=[pytest.mark.slow] if c[6] else [],
+                 id=f"{c[0]}-{c[1]}-{c[2]}") for c in FLOW_CASES])
+def test_layer_dependent_density_mass_and_moments(phi, weights, depth, sigma_w, sigma_b, q0):
+    """MASS and DENSITY_MOMENTS (FP.13) for square chains whose laws of d change from layer
+    to layer along the length map (e.g. the CLI default tanh sigma_w = 1, sigma_b = 0, whose
+    q_l -> 0): the density integrates to 1 and reproduces the S-transform series with the
+    per-layer laws (FP.4)-(FP.7), an independent route checked against mpmath in
+    test_moments_against_independent_inversion."""
+    chain = rmtchain.Chain(depth, 100, phi=phi, sigma_w=sigma_w, sigma_b=sigma_b, q0=q0,
+                           weights=weights)
+    q = free.layer_lengths(chain)
+    assert len(set(q.tolist())) == depth  # really one law per layer
+    pred = free.predict_spectrum(chain)
     assert abs(pred.unresolved_mass) <= MASS
     np.testing.assert_allclose(pred.moments(3, method="density"), pred.moments(3),
                                rtol=DENSITY_MOMENTS)
