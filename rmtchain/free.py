@@ -1116,6 +1116,8 @@ class _MultiLawSolver(_DensitySolver):
 
 #: a bulk lighter than this whose continuation fails is reported as unresolved mass
 _UNRESOLVABLE_BULK = 1e-10
+#: a density missing more than this much of the mass is not returned (NotImplementedError)
+_LOST_MASS = 1e-3
 #: bulk mass still missing above which the scan for further components runs (FP.10b)
 _SCAN_DEFICIT = 1e-7
 #: the scan goes down to this far below the top of the spectrum in t = log lambda
@@ -1451,11 +1453,11 @@ class SpectrumPrediction:
     (the input at the fixed point q*, or a scale-free phi) (FP.8)-(FP.11), with several bulk
     components found by a scan in log lambda (FP.10b) and orthogonal depth 1 as the
     pushforward of the Gaussian (FP.12b); for square chains whose laws of d follow the length
-    map, q_l != q* (FP.13); and for rectangular chains with one law of d (FP.13). Orthogonal
-    chains with layer-dependent laws need a law of d without atoms, and can fail at small
-    depth (the root next to the upper edge is lost); rectangular Gaussian chains with
-    layer-dependent laws are not implemented. Those raise NotImplementedError.
-    ``unresolved_mass`` reports what the solver did not resolve.
+    map, q_l != q*, and for rectangular chains (FP.13). Orthogonal chains with
+    layer-dependent laws or rectangular widths need a law of d without atoms, and can fail
+    at small depth (the root next to the upper edge is lost) or with a soft top (gelu/silu);
+    those raise NotImplementedError, as does any density that leaves more than 1e-3 of the
+    mass unresolved. ``unresolved_mass`` reports what the solver did not resolve.
     """
 
     chain: object
@@ -1504,10 +1506,9 @@ class SpectrumPrediction:
             return self._cache["solver"]
         if self._density is None:
             raise NotImplementedError(
-                "the density is not implemented for rectangular Gaussian chains whose laws "
-                "of phi'(h)^2 change from layer to layer (q_l following the length map), "
-                "nor for orthogonal chains with layer-dependent laws or rectangular widths "
-                "whose phi'(h)^2 has atoms; moments() works for every chain")
+                "the density is not implemented for orthogonal chains with layer-dependent "
+                "laws or rectangular widths whose phi'(h)^2 has atoms, nor for rectangular "
+                "orthogonal chains of depth 1; moments() works for every chain")
         law, atoms = self._density
         if 1.0 - sum(m for _, m in atoms) <= 1e-14:
             solver = _EmptyBulk(atoms)
@@ -1534,6 +1535,11 @@ class SpectrumPrediction:
                 # is below what a double-precision continuation resolves: the atoms stand
                 # alone and the bulk's mass is reported by unresolved_mass, not lost
                 solver = _EmptyBulk(atoms)
+        missing = 1.0 - solver.bulk_mass - sum(m for _, m in atoms)
+        if not missing <= _LOST_MASS:
+            raise NotImplementedError(
+                f"density continuation failed: {missing:.3g} of the mass is unresolved "
+                f"(e.g. a soft top of gelu/silu with layer-dependent laws, FP.13)")
         self._cache["solver"] = solver
         return solver
 
@@ -1541,9 +1547,10 @@ class SpectrumPrediction:
     def unresolved_mass(self):
         """1 - (bulk mass found + atoms) (FP.11): what the continuation and the scan for
         further components (FP.10b) did not resolve - the mass above a soft top edge
-        (~1e-9, FP.10c), the comb of tiny pieces where an edge sits inside the range of a
-        continuous d represented by plain node sums (user phi, or a zero of phi' near the
-        bulk of h: ~1e-6 to 5e-5, FP.2b), or a bulk lighter than 1e-10 next to atoms."""
+        (~1e-9, FP.10c), a deep lower tail where the root is lost at the rounding floor
+        (~1e-7), the comb of tiny pieces where an edge sits inside the range of a
+        continuous d represented by plain node sums (user phi: ~1e-6 to 5e-5, FP.2b), or a
+        bulk lighter than 1e-10 next to atoms. More than 1e-3 raises NotImplementedError."""
         sol = self._need_solver()
         return 1.0 - sol.bulk_mass - sum(m for _, m in self.atoms)
 
@@ -1720,12 +1727,8 @@ def predict_spectrum(chain):
         laws = [derivative_law(nl, ql) for ql in q]
         atoms = _zero_atom(laws, chain)
         positive_atoms = any(v > 0.0 for lw in laws for v, _ in lw.atoms)
-        # the density with layer-dependent laws (FP.13): square chains whose q_l follow
-        # the length map, rectangular chains with one law of d, or orthogonal weights
-        # (whose expanding layers rescale q_l, FP.5)
-        one_law = square or all(lw is laws[0] for lw in laws) or (
-            chain.weights == "orthogonal")
-        if one_law and not (chain.weights == "orthogonal" and (positive_atoms
-                                                                or chain.depth == 1)):
+        # the density with per-layer laws and widths (FP.13): every chain but orthogonal
+        # ones with an atom of d > 0 or rectangular orthogonal depth 1
+        if not (chain.weights == "orthogonal" and (positive_atoms or chain.depth == 1)):
             density = (laws, atoms)
     return SpectrumPrediction(chain, q, log_m1, atoms, density)
