@@ -4,12 +4,12 @@ theory/free.md (FP.2) (the node sums) and (FP.2b) (the roots of phi'(s z)^2 = w 
 z axis, whose pole terms are subtracted node by node and added back integrated exactly).
 The kernel is dumb: ``DerivativeLaw.m_transform_1p`` (free.py) validates and passes the
 law's arrays and the thresholds; the complex derivatives are ``nonlinearities._cderivs``.
-Tested against mpmath (tests/test_free.py, test_m_transform_near_the_support_against_mpmath)
-and by the property that the subtraction adds nothing where the nodes resolve the poles.
+Tested against mpmath (tests/test_free.py: test_m_transform_near_the_support_against_mpmath,
+test_m_transform_at_a_zero_of_phi_prime_against_mpmath,
+test_m_transform_with_a_node_next_to_a_pole_against_mpmath) and by the property that the subtraction adds nothing where the nodes resolve the poles.
 """
 
 import cmath
-import math
 
 import numba
 import numpy as np
@@ -18,6 +18,10 @@ from .nonlinearities import _INV_SQRT_2PI, _cderivs
 
 #: node sums are accumulated in blocks of this many nodes
 _BLOCK = 32
+#: a node closer than this (in z) to a root gets the regular limit of (FP.2b): there the
+#: rounding of w - d_i (eps |w| / (D' |z_i - z*|) relative) exceeds the O(|z_i - z*|)
+#: error of the limit
+_NEAR_NODE = 5e-6
 #: at most this many roots are subtracted per w (FP.2b: a handful near any w in practice)
 _MAX_ROOTS = 64
 
@@ -29,7 +33,7 @@ def _newton_root(code, s, w, zi, za, zb):
     for _ in range(40):
         if abs(zi.imag) > 2.0 or not za - 2.0 < zi.real < zb + 2.0:
             return False, zi  # wandered off: roots kept are within 1 of the real segment
-        ok, p1, p2, _ = _cderivs(code, s * zi)
+        ok, p1, p2, _, _ = _cderivs(code, s * zi)
         d1 = 2.0 * s * p1 * p2
         if not ok or d1 == 0 or not cmath.isfinite(d1) or not cmath.isfinite(p1):
             return False, zi
@@ -70,7 +74,7 @@ def _zero_pair(code, s, w, zc, za, zb, roots, n):
         zi = complex(zc, 0.0)
         done = False
         for _ in range(60):
-            ok, p1, p2, _ = _cderivs(code, s * zi)
+            ok, p1, p2, _, _ = _cderivs(code, s * zi)
             g1 = s * p2
             if not ok or g1 == 0 or not cmath.isfinite(g1) or not cmath.isfinite(p1):
                 return n
@@ -116,8 +120,8 @@ def _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, w, near, pair_gap, 
             continue
         extremum = 0 < i < m - 1 and (d[i + 1] - d[i]) * (d[i] - d[i - 1]) <= 0.0
         if extremum:
-            _, pl, _, _ = _cderivs(code, complex(s * z[i - 1], 0.0))
-            _, pr, _, _ = _cderivs(code, complex(s * z[i + 1], 0.0))
+            pl = _cderivs(code, complex(s * z[i - 1], 0.0))[1]
+            pr = _cderivs(code, complex(s * z[i + 1], 0.0))[1]
             if pl.real * pr.real <= 0.0:
                 continue  # a zero of phi' between the neighbours: its pair is found above
             h0, h1 = z[i] - z[i - 1], z[i + 1] - z[i]
@@ -140,39 +144,115 @@ def _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, w, near, pair_gap, 
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _pole_terms(code, s, z, u, norm, za, zb, w, roots, n):
-    """What the node sums of x = M_D(w) and dx/dw miss (FP.2b): for each root z*, the pole
-    terms of the integrand subtracted node by node and added back integrated exactly over
-    [za, zb]. Returns (dx, d(dx/dw)); 1 + x gets the same dx."""
+def _node_inverse(wr, wi, v):
+    """1 / (w - v) as (real, imag), the same arithmetic for the node sums and for the
+    near-node repair of ``_pole_terms`` (so that the repair removes exactly what was added)."""
+    dr = wr - v
+    den = dr * dr + wi * wi
+    if 1e-290 < den < 1e290:
+        return dr / den, -wi / den
+    inv = 1.0 / complex(dr, wi)  # |w - v|^2 outside the float range: complex division scales
+    return inv.real, inv.imag
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _pole_terms(code, s, z, u, p, norm, za, zb, w, roots, n, owner):
+    """What the node sums of x = M_D(w), 1 + x and dx/dw miss (FP.2b): for each root z*, the
+    pole terms of the integrand subtracted node by node and added back integrated exactly
+    over [za, zb]. A node within _NEAR_NODE of z* (owner[i] == k: left out of the node
+    sums, whose w - d_i cancels catastrophically there) contributes the regular limit of
+    its integrand minus the pole terms: -(g' - g D''/(2 D'))/D' at z* for x and 1 + x, and for dx/dw
+    -(g''/2 - 2 a g' + (3 a^2 - 2 b) g)/D'^2 with a = D''/(2 D'), b = D'''/(6 D').
+    Returns (dx, d(1 + x), d(dx/dw))."""
     cx = 0j
+    cx1 = 0j
     cdx = 0j
     sw = cmath.sqrt(w)
     for k in range(n):
         zs = roots[k]
-        _, p1, p2, p3 = _cderivs(code, s * zs)
+        _, p1, p2, p3, p4 = _cderivs(code, s * zs)
         # at the root phi' = +-sqrt(w) exactly; the closed form loses relative precision
         # where phi' is small (gelu's Phi(h) + h phi(h) near its zero: 3e-11 at w = 2e-12)
         p1 = sw if abs(p1 - sw) <= abs(p1 + sw) else -sw
         d1 = 2.0 * s * p1 * p2
         d2 = 2.0 * s * s * (p2 * p2 + p1 * p3)
+        d3 = 2.0 * s * s * s * (3.0 * p2 * p3 + p1 * p4)
         rho = norm * cmath.exp(-0.5 * zs * zs) * _INV_SQRT_2PI
+        # x: g/f with g = rho D, f = w - D: residue r = -rho w / D1
+        r = -rho * w / d1
+        g1 = rho * (-zs * w + d1)
+        g2 = rho * ((zs * zs - 1.0) * w - 2.0 * zs * d1 + d2)
+        regular = -(g1 - rho * w * d2 / (2.0 * d1)) / d1
+        # dx/dw = -int g / f^2: Laurent A/e^2 + B/e, A = g/D1^2, B = (g' - g D2/D1)/D1^2,
+        # and the regular limit of -g/f^2 + A/e^2 + B/e with a = D2/(2 D1), b = D3/(6 D1)
+        big_a = rho * w / (d1 * d1)
+        big_b = (g1 - rho * w * d2 / d1) / (d1 * d1)
+        ca = d2 / (2.0 * d1)
+        cb = d3 / (6.0 * d1)
+        regular_dx = -(0.5 * g2 - 2.0 * ca * g1 + (3.0 * ca * ca - 2.0 * cb) * rho * w) / (
+            d1 * d1)
         s1 = 0j
         s2 = 0j
+        fix = 0j
+        fixd = 0j
+        pfix = 0.0
         for i in range(z.size):
+            if owner[i] == k:
+                # a node next to this root (left out of the node sums): the regular limit of
+                # its integrand minus this root's pole terms
+                fix += u[i] * regular
+                fixd += u[i] * regular_dx
+                pfix += p[i]
+                continue
             inv = 1.0 / (z[i] - zs)
             ui = u[i] * inv
             s1 += ui
             s2 += ui * inv
         i1 = cmath.log(zb - zs) - cmath.log(za - zs) - s1
         i2 = 1.0 / (za - zs) - 1.0 / (zb - zs) - s2
-        # x: g/f with g = rho D, f = w - D: residue -rho w / D1
-        cx += -rho * w / d1 * i1
-        # dx/dw = -int g / f^2: Laurent A/e^2 + B/e, A = g/D1^2, B = (g' - g D2/D1)/D1^2
-        g1 = rho * (-zs * w + d1)
-        big_a = rho * w / (d1 * d1)
-        big_b = (g1 - rho * w * d2 / d1) / (d1 * d1)
-        cdx += -(big_a * i2 + big_b * i1)
-    return cx, cdx
+        cx += r * i1 + fix
+        cx1 += r * i1 + fix + pfix  # 1 + x: its node term is p_i + the node term of x
+        cdx += -(big_a * i2 + big_b * i1) + fixd
+    return cx, cx1, cdx
+
+
+@numba.njit(cache=True, error_model="numpy")
+def _node_sums(wk, values, probs, n_atoms, spacing, near, subtract, owner, a):
+    """The node sums (x, sum p_i/(w - d_i), dx/dw) of (FP.2) at one w, leaving out the
+    continuous nodes with owner >= 0; with ``subtract``, a = |w - d_i| and whether any is
+    within ``near`` spacings (FP.2b). Real arithmetic, one real division per node; sums in
+    blocks of _BLOCK nodes (two-level, like numpy's pairwise sum: the rounding of 1 + x
+    stays ~1e-16 relative, which a depth-1000 equation multiplies by L)."""
+    nv = values.size
+    wr, wi = wk.real, wk.imag
+    sxr = sxi = sgr = sgi = sdr = sdi = 0.0
+    close = False
+    for i0 in range(0, nv, _BLOCK):
+        bxr = bxi = bgr = bgi = bdr = bdi = 0.0
+        for i in range(i0, min(i0 + _BLOCK, nv)):
+            v = values[i]
+            if subtract and i >= n_atoms:
+                j = i - n_atoms
+                a[j] = abs(complex(wr - v, wi))
+                if a[j] < near * spacing[j]:
+                    close = True
+                if owner[j] >= 0:
+                    continue
+            ir, ii = _node_inverse(wr, wi, v)  # 1 / (w - d_i)
+            gr, gi = probs[i] * ir, probs[i] * ii
+            bgr += gr
+            bgi += gi
+            bxr += gr * v
+            bxi += gi * v
+            bdr -= (gr * ir - gi * ii) * v
+            bdi -= (gr * ii + gi * ir) * v
+        sxr += bxr
+        sxi += bxi
+        sgr += bgr
+        sgi += bgi
+        sdr += bdr
+        sdi += bdi
+    return complex(sxr, sxi), complex(sgr, sgi), complex(sdr, sdi), close
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -192,54 +272,37 @@ def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing,
     a = np.empty(nv - n_atoms)
     roots = np.empty(_MAX_ROOTS, dtype=np.complex128)
     d = values[n_atoms:]
+    owner = np.full(nv - n_atoms, -1)
     for k in range(nw):
         wk = w[k]
-        wr, wi = wk.real, wk.imag
-        # real arithmetic: one real division per node instead of two complex ones; sums in
-        # blocks of _BLOCK nodes (two-level, like numpy's pairwise sum: the rounding of
-        # 1 + x stays ~1e-16 relative, which a depth-1000 equation multiplies by L)
-        sxr = sxi = sgr = sgi = sdr = sdi = 0.0
-        close = False
-        for i0 in range(0, nv, _BLOCK):
-            bxr = bxi = bgr = bgi = bdr = bdi = 0.0
-            for i in range(i0, min(i0 + _BLOCK, nv)):
-                v = values[i]
-                dr = wr - v
-                den = dr * dr + wi * wi
-                if 1e-290 < den < 1e290:
-                    ir, ii = dr / den, -wi / den  # 1 / (w - d_i)
-                else:  # |w - d_i|^2 outside the float range: complex division scales
-                    inv = 1.0 / complex(dr, wi)
-                    ir, ii = inv.real, inv.imag
-                gr, gi = probs[i] * ir, probs[i] * ii
-                bgr += gr
-                bgi += gi
-                bxr += gr * v
-                bxi += gi * v
-                bdr -= (gr * ir - gi * ii) * v
-                bdi -= (gr * ii + gi * ir) * v
-                if subtract and i >= n_atoms:
-                    j = i - n_atoms
-                    a[j] = math.sqrt(den) if 1e-290 < den < 1e290 else abs(complex(dr, wi))
-                    if a[j] < near * spacing[j]:
-                        close = True
-            sxr += bxr
-            sxi += bxi
-            sgr += bgr
-            sgi += bgi
-            sdr += bdr
-            sdi += bdi
-        sx = complex(sxr, sxi)
-        sg = complex(sgr, sgi)
-        sdx = complex(sdr, sdi)
-        sx1 = wk * sg
+        sx, sg, sdx, close = _node_sums(wk, values, probs, n_atoms, spacing, near, subtract,
+                                         owner, a)
         if close:
             n = _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, wk, near,
                        pair_gap, roots)
-            cx, cdx = _pole_terms(code, s, z, u, norm, za, zb, wk, roots, n)
+            # nodes within _NEAR_NODE of exactly one root: their w - d_i cancels; they
+            # leave the node sums and get the regular limit in _pole_terms
+            moved = False
+            for i in range(z.size):
+                owner[i] = -1
+                for j in range(n):
+                    if abs(z[i] - roots[j]) < _NEAR_NODE:
+                        owner[i] = j if owner[i] == -1 else -2
+                if owner[i] == -2:
+                    owner[i] = -1  # next to two roots (a pair closer than 1e-5): kept
+                moved = moved or owner[i] >= 0
+            if moved:
+                sx, sg, sdx, _ = _node_sums(wk, values, probs, n_atoms, spacing, near,
+                                            subtract, owner, a)
+            cx, cx1, cdx = _pole_terms(code, s, z, u, probs[n_atoms:], norm, za, zb, wk,
+                                       roots, n, owner)
+            for i in range(z.size):
+                owner[i] = -1
+            sx1 = wk * sg + cx1
             sx += cx
-            sx1 += cx
             sdx += cdx
+        else:
+            sx1 = wk * sg
         x[k] = sx
         x1[k] = sx1
         dx[k] = sdx

@@ -164,7 +164,8 @@ def _cerfc(x):
     absolute) and erfc = 1 - erf. Larger |x|: Laplace's continued fraction (A&S 7.1.14)
     erfc(x) = exp(-x^2) / sqrt(pi) / (x + (1/2) / (x + 1 / (x + (3/2) / (x + ...)))) by the
     modified Lentz method, full relative precision in the right tail; NaN if 5000 terms
-    do not converge (near the imaginary axis, which (FP.2b) never reaches).
+    do not converge (Re x below ~0.1 with |Im x| > 2.5, reached by (FP.2b) only for gelu at
+    q >~ 3, where a Newton start then fails and that root is left to the node sum).
     """
     if abs(x) <= _ERFC_SWITCH:
         x2 = 2.0 * x * x
@@ -190,37 +191,42 @@ def _cerfc(x):
         dl = 1.0 / dl
         delta = c * dl
         f *= delta
-        if abs(delta - 1.0) < 1e-16:
+        if abs(delta - 1.0) <= 4.0 * 2.220446049250313e-16:
             return _INV_SQRT_PI * cmath.exp(-x * x) / f
     return complex(math.nan, math.nan)
 
 
 @numba.njit(cache=True, error_model="numpy")
 def _cderivs(code, h):
-    """(ok, phi', phi'', phi''') at complex h for the built-in analytic ``code`` (selu: its
-    h < 0 piece); ok is False (and the rest 0) for kinked and user phi. Overflow gives
-    inf or NaN, which callers test with cmath.isfinite."""
+    """(ok, phi', phi'', phi''', phi'''') at complex h for the built-in analytic ``code``
+    (selu: its h < 0 piece); ok is False (and the rest 0) for kinked and user phi. Overflow
+    gives inf or NaN, which callers test with cmath.isfinite."""
     if code == TANH:
         s2, t = _sech2_tanh(h)
-        return True, s2, -2.0 * t * s2, s2 * (4.0 * t * t - 2.0 * s2)
+        return (True, s2, -2.0 * t * s2, s2 * (4.0 * t * t - 2.0 * s2),
+                s2 * t * (16.0 * s2 - 8.0 * t * t))
     if code == ERF:
         d1 = _TWO_OVER_SQRT_PI * cmath.exp(-h * h)
-        return True, d1, -2.0 * h * d1, (4.0 * h * h - 2.0) * d1
+        return (True, d1, -2.0 * h * d1, (4.0 * h * h - 2.0) * d1,
+                (12.0 * h - 8.0 * h * h * h) * d1)
     if code == SIGMOID:
-        _, s1, s2, s3 = _sigmoid_derivs(h)
-        return True, s1, s2, s3
+        s, s1, s2, s3 = _sigmoid_derivs(h)
+        return True, s1, s2, s3, s3 * (1.0 - 2.0 * s) - 6.0 * s1 * s2
     if code == SELU:
         d = _SELU_L * _SELU_A * cmath.exp(h)
-        return True, d, d, d
+        return True, d, d, d, d
     if code == GELU:
         pdf = _INV_SQRT_2PI * cmath.exp(-0.5 * h * h)
         x = -h * _INV_SQRT_2
         cdf = 0.5 * _cerfc(x) if x.real >= 0.0 else 1.0 - 0.5 * _cerfc(-x)
-        return True, cdf + h * pdf, pdf * (2.0 - h * h), pdf * (h * h * h - 4.0 * h)
+        h2 = h * h
+        return (True, cdf + h * pdf, pdf * (2.0 - h2), pdf * (h2 * h - 4.0 * h),
+                pdf * (7.0 * h2 - h2 * h2 - 4.0))
     if code == SILU:
         s, s1, s2, s3 = _sigmoid_derivs(h)
-        return True, s + h * s1, 2.0 * s1 + h * s2, 3.0 * s2 + h * s3
-    return False, 0j, 0j, 0j
+        s4 = s3 * (1.0 - 2.0 * s) - 6.0 * s1 * s2
+        return True, s + h * s1, 2.0 * s1 + h * s2, 3.0 * s2 + h * s3, 4.0 * s3 + h * s4
+    return False, 0j, 0j, 0j, 0j
 
 
 def analytic_derivatives(nl, h):
@@ -240,7 +246,7 @@ def analytic_derivatives(nl, h):
     nl = get_phi(nl)
     if isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Number):
         raise ValueError(f"h must be a real or complex number, got {h!r}")
-    ok, p1, p2, p3 = _cderivs(nl.code, complex(h))
+    ok, p1, p2, p3, _ = _cderivs(nl.code, complex(h))
     return (complex(p1), complex(p2), complex(p3)) if ok else None
 
 

@@ -220,7 +220,7 @@ COMPLEX_POINTS = (0.3 + 0.2j, -1.7 + 0.05j, 2.5 - 0.4j, -0.2 - 0.01j, 5.5 + 0.3j
 
 @pytest.mark.parametrize("name", ANALYTIC)
 def test_analytic_derivatives_against_mpmath(name):
-    """phi', phi'', phi''' at complex h (theory/free.md (FP.2b)) against mpmath.diff of the
+    """phi' to phi'''' at complex h (theory/free.md (FP.2b)) against mpmath.diff of the
     independent mpmath phi at 30 digits. Tolerance: rounding of the closed forms, 1e-13
     relative to the largest of |f| and the function's unit scale."""
     nl = get_phi(name)
@@ -236,8 +236,10 @@ def test_analytic_derivatives_against_mpmath(name):
             if name == "selu" and h.real > 0:
                 continue
             got = rmtchain.nonlinearities.analytic_derivatives(nl, h)
+            # and the kernel's fourth derivative (the near-node limit of dx/dw, FP.2b)
+            got = (*got, complex(rmtchain.nonlinearities._cderivs(nl.code, complex(h))[4]))
             hm = mpmath.mpc(h)
-            for k in range(3):
+            for k in range(4):
                 ref = complex(mpmath.diff(f_mp, hm, k + 1))
                 assert abs(got[k] - ref) <= 1e-13 * max(abs(ref), 1.0), (name, k, h, got[k], ref)
 
@@ -261,13 +263,15 @@ def test_complex_erfc_against_mpmath(re, im):
     """The numba erfc of the gelu closed form (power series up to |x| = 2.5, Laplace's
     continued fraction above, nonlinearities._cerfc) against mpmath.erfc at 30 digits on
     Re x >= 0, |Im x| <= 1.5 (the strip (FP.2b) uses). Tolerance: 1e-13 relative (the
-    continued fraction and the series' rounding) plus 1e-14 absolute (1 - erf in the series
-    region, whose largest term is ~30)."""
+    continued fraction and the series' rounding), plus 1e-14 absolute in the series region
+    |x| <= 2.5 only (1 - erf there, whose largest term is ~30; near |x| = 2.5, erfc ~ 4e-4,
+    this allows 2e-11 relative: measured 1.7e-12)."""
     x = complex(re, im)
     got = complex(rmtchain.nonlinearities._cerfc(x))
     with mpmath.workdps(30):
         ref = complex(mpmath.erfc(mpmath.mpc(x)))
-    assert abs(got - ref) <= 1e-13 * abs(ref) + 1e-14, (x, got, ref)
+    absolute = 1e-14 if abs(x) <= 2.5 else 0.0
+    assert abs(got - ref) <= 1e-13 * abs(ref) + absolute, (x, got, ref)
 
 
 @pytest.mark.parametrize("name", ["linear", "relu", "hardtanh", "leaky_relu"])
