@@ -10,6 +10,7 @@ test_m_transform_with_a_node_next_to_a_pole_against_mpmath) and by the property 
 """
 
 import cmath
+import math
 
 import numba
 import numpy as np
@@ -144,18 +145,6 @@ def _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, w, near, pair_gap, 
 
 
 @numba.njit(cache=True, error_model="numpy")
-def _node_inverse(wr, wi, v):
-    """1 / (w - v) as (real, imag), the same arithmetic for the node sums and for the
-    near-node repair of ``_pole_terms`` (so that the repair removes exactly what was added)."""
-    dr = wr - v
-    den = dr * dr + wi * wi
-    if 1e-290 < den < 1e290:
-        return dr / den, -wi / den
-    inv = 1.0 / complex(dr, wi)  # |w - v|^2 outside the float range: complex division scales
-    return inv.real, inv.imag
-
-
-@numba.njit(cache=True, error_model="numpy")
 def _pole_terms(code, s, z, u, p, norm, za, zb, w, roots, n, owner):
     """What the node sums of x = M_D(w), 1 + x and dx/dw miss (FP.2b): for each root z*, the
     pole terms of the integrand subtracted node by node and added back integrated exactly
@@ -231,14 +220,21 @@ def _node_sums(wk, values, probs, n_atoms, spacing, near, subtract, owner, a):
         bxr = bxi = bgr = bgi = bdr = bdi = 0.0
         for i in range(i0, min(i0 + _BLOCK, nv)):
             v = values[i]
+            dr = wr - v
+            den = dr * dr + wi * wi
+            normal = 1e-290 < den < 1e290
             if subtract and i >= n_atoms:
                 j = i - n_atoms
-                a[j] = abs(complex(wr - v, wi))
+                a[j] = math.sqrt(den) if normal else abs(complex(dr, wi))
                 if a[j] < near * spacing[j]:
                     close = True
                 if owner[j] >= 0:
                     continue
-            ir, ii = _node_inverse(wr, wi, v)  # 1 / (w - d_i)
+            if normal:
+                ir, ii = dr / den, -wi / den  # 1 / (w - d_i)
+            else:  # |w - d_i|^2 outside the float range: complex division scales
+                inv = 1.0 / complex(dr, wi)
+                ir, ii = inv.real, inv.imag
             gr, gi = probs[i] * ir, probs[i] * ii
             bgr += gr
             bgi += gi
@@ -273,6 +269,7 @@ def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing,
     roots = np.empty(_MAX_ROOTS, dtype=np.complex128)
     d = values[n_atoms:]
     owner = np.full(nv - n_atoms, -1)
+    marked = np.empty(2 * _MAX_ROOTS, dtype=np.int64)
     for k in range(nw):
         wk = w[k]
         sx, sg, sdx, close = _node_sums(wk, values, probs, n_atoms, spacing, near, subtract,
@@ -281,23 +278,29 @@ def m_transform(w, values, probs, n_atoms, code, s, z, u, norm, za, zb, spacing,
             n = _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, wk, near,
                        pair_gap, roots)
             # nodes within _NEAR_NODE of exactly one root: their w - d_i cancels; they
-            # leave the node sums and get the regular limit in _pole_terms
-            moved = False
-            for i in range(z.size):
-                owner[i] = -1
-                for j in range(n):
-                    if abs(z[i] - roots[j]) < _NEAR_NODE:
+            # leave the node sums and get the regular limit in _pole_terms (z is sorted:
+            # only the two nodes around Re z* can be that close)
+            nmark = 0
+            for j in range(n):
+                hi = np.searchsorted(z, roots[j].real)
+                for i in (hi - 1, hi):
+                    if 0 <= i < z.size and abs(z[i] - roots[j]) < _NEAR_NODE:
+                        # next to two roots (a pair closer than 1e-5): kept in the sums
                         owner[i] = j if owner[i] == -1 else -2
-                if owner[i] == -2:
-                    owner[i] = -1  # next to two roots (a pair closer than 1e-5): kept
-                moved = moved or owner[i] >= 0
+                        marked[nmark] = i
+                        nmark += 1
+            moved = False
+            for m in range(nmark):
+                if owner[marked[m]] == -2:
+                    owner[marked[m]] = -1
+                moved = moved or owner[marked[m]] >= 0
             if moved:
                 sx, sg, sdx, _ = _node_sums(wk, values, probs, n_atoms, spacing, near,
                                             subtract, owner, a)
             cx, cx1, cdx = _pole_terms(code, s, z, u, probs[n_atoms:], norm, za, zb, wk,
                                        roots, n, owner)
-            for i in range(z.size):
-                owner[i] = -1
+            for m in range(nmark):
+                owner[marked[m]] = -1
             sx1 = wk * sg + cx1
             sx += cx
             sdx += cdx
