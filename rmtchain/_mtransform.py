@@ -6,7 +6,8 @@ The kernel is dumb: ``DerivativeLaw.m_transform_1p`` (free.py) validates and pas
 law's arrays and the thresholds; the complex derivatives are ``nonlinearities._cderivs``.
 Tested against mpmath (tests/test_free.py: test_m_transform_near_the_support_against_mpmath,
 test_m_transform_at_a_zero_of_phi_prime_against_mpmath,
-test_m_transform_with_a_node_next_to_a_pole_against_mpmath) and by the property that the subtraction adds nothing where the nodes resolve the poles.
+test_m_transform_with_a_node_next_to_a_pole_against_mpmath) and by the property that the
+subtraction adds nothing where the nodes resolve the poles.
 """
 
 import cmath
@@ -96,6 +97,15 @@ def _zero_pair(code, s, w, zc, za, zb, roots, n):
     return n + 2
 
 
+@numba.njit(cache=True)
+def _zero_between(zeros, lo, hi):
+    """Whether one of the law's zeros of phi' lies in [lo, hi]."""
+    for z0 in zeros:
+        if lo <= z0 <= hi:
+            return True
+    return False
+
+
 @numba.njit(cache=True, error_model="numpy")
 def _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, w, near, pair_gap, roots):
     """The roots z* of phi'(s z)^2 = w near the real z axis (FP.2b), written to ``roots``;
@@ -121,9 +131,7 @@ def _roots(code, s, z, za, zb, d, spacing, zeros, slopes, a, w, near, pair_gap, 
             continue
         extremum = 0 < i < m - 1 and (d[i + 1] - d[i]) * (d[i] - d[i - 1]) <= 0.0
         if extremum:
-            pl = _cderivs(code, complex(s * z[i - 1], 0.0))[1]
-            pr = _cderivs(code, complex(s * z[i + 1], 0.0))[1]
-            if pl.real * pr.real <= 0.0:
+            if _zero_between(zeros, z[i - 1], z[i + 1]):
                 continue  # a zero of phi' between the neighbours: its pair is found above
             h0, h1 = z[i] - z[i - 1], z[i + 1] - z[i]
             s0, s1 = (d[i] - d[i - 1]) / h0, (d[i + 1] - d[i]) / h1
@@ -150,8 +158,8 @@ def _pole_terms(code, s, z, u, p, norm, za, zb, w, roots, n, owner):
     pole terms of the integrand subtracted node by node and added back integrated exactly
     over [za, zb]. A node within _NEAR_NODE of z* (owner[i] == k: left out of the node
     sums, whose w - d_i cancels catastrophically there) contributes the regular limit of
-    its integrand minus the pole terms: -(g' - g D''/(2 D'))/D' at z* for x and 1 + x, and for dx/dw
-    -(g''/2 - 2 a g' + (3 a^2 - 2 b) g)/D'^2 with a = D''/(2 D'), b = D'''/(6 D').
+    its integrand minus the pole terms: -(g' - g D''/(2 D'))/D' at z* for x and 1 + x, and
+    for dx/dw -(g''/2 - 2 a g' + (3 a^2 - 2 b) g)/D'^2 with a = D''/(2 D'), b = D'''/(6 D').
     Returns (dx, d(1 + x), d(dx/dw))."""
     cx = 0j
     cx1 = 0j
