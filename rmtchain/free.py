@@ -138,7 +138,7 @@ class _NodeIntegral:
     """The continuous part of d as an integral in z = h / sqrt(q) over [za, zb], for the
     pole subtraction of (FP.2b): its nodes are ``DerivativeLaw.values[n_atoms:]``."""
 
-    phi: object  #: the Nonlinearity (complex derivatives by ``analytic_derivatives``)
+    phi: object  #: the Nonlinearity (complex derivatives by ``nonlinearities._cderivs``)
     s: float  #: sqrt(q)
     z: np.ndarray  #: the nodes in z
     u: np.ndarray  #: their plain dz weights (Gauss-Legendre x panel half-width)
@@ -179,7 +179,7 @@ class DerivativeLaw:
     n_atoms: int = 0
     bernoulli_p: float | None = None
     #: the continuous part as an integral for the pole subtraction of (FP.2b); None where
-    #: phi has no complex evaluation (user phi) or a zero of phi' carries weight
+    #: phi has no complex evaluation (kinked and user phi)
     _integral: _NodeIntegral | None = field(default=None, repr=False, compare=False)
 
     @property
